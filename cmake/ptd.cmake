@@ -1,0 +1,15 @@
+# Shared CMake helpers for PTDCloud.
+
+# ptd_test(NAME SOURCES... [LIBS ...] [INFRA])
+# A Catch2 test binary registered with ctest. INFRA marks tests that need the
+# private PostgreSQL and Redis started by the `infra` ctest fixture.
+function(ptd_test name)
+  cmake_parse_arguments(T "INFRA" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${T_SOURCES} ${PROJECT_SOURCE_DIR}/tests/catch_main.cc)
+  target_link_libraries(${name} PRIVATE ${T_LIBS} Catch2::Catch2)
+  set(props ENVIRONMENT "PTD_TEST_INFRA_ENV=${PROJECT_BINARY_DIR}/test-infra/env;PTD_BUILD_DIR=${PROJECT_BINARY_DIR};PTD_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  if(T_INFRA)
+    list(APPEND props FIXTURES_REQUIRED infra)
+  endif()
+  catch_discover_tests(${name} PROPERTIES ${props})
+endfunction()
