@@ -1,0 +1,122 @@
+#ifndef PTD_SERVICES_TRADING_DOMAIN_CATALOG_H_
+#define PTD_SERVICES_TRADING_DOMAIN_CATALOG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "libs/core/money.h"
+#include "libs/core/status.h"
+
+// The commodity catalogue and sellers' listings: plain data and the rules that keep it valid. No I/O.
+namespace ptd::trading {
+
+struct LocalizedText {
+  std::string lang;  // BCP 47: "zh", "en", "ar", "ko", "hi", "ja", "zh-Hant", ...
+  std::string text;
+  bool operator==(const LocalizedText&) const = default;
+};
+
+struct SpecAttribute {
+  std::string name;
+  std::string value;
+  std::string unit;
+  bool operator==(const SpecAttribute&) const = default;
+};
+
+struct Vertical {
+  std::string code;
+  std::vector<LocalizedText> name;
+};
+
+// The verticals the platform trades in (DOMAIN.md): six industries plus titanium and port commodities.
+const std::vector<Vertical>& Verticals();
+bool IsVertical(std::string_view code);
+
+// Units a commodity may be traded in: "t", "kg", "g", "m", "m2", "m3", "l", "roll", "sheet", "bag", "drum",
+// "piece", "box", "pallet", "case".
+bool IsUnit(std::string_view code);
+
+struct Commodity {
+  std::string commodity_id;
+  std::string vertical;
+  std::string code;
+  std::vector<LocalizedText> name;
+  std::vector<SpecAttribute> specs;
+  std::string unit;
+  std::string packaging;
+  bool standardised = false;
+  absl::Time create_time;
+};
+
+enum class ListingStatus { kActive = 1, kPaused = 2, kClosed = 3 };
+
+struct Listing {
+  std::string listing_id;
+  std::string tenant_id;
+  std::string commodity_id;
+  std::string vertical;
+  std::vector<LocalizedText> title;
+  Money unit_price;
+  Quantity available;
+  Quantity min_order;
+  ListingStatus status = ListingStatus::kActive;
+  int64_t version = 1;
+  absl::Time create_time;
+  absl::Time update_time;
+};
+
+// What a seller asks for; ids, vertical and times are assigned by the service.
+struct NewListing {
+  std::string idempotency_key;
+  std::string commodity_id;
+  std::vector<LocalizedText> title;
+  Money unit_price;
+  Quantity available;
+  std::optional<Quantity> min_order;
+};
+
+struct ListingChange {
+  std::optional<Money> unit_price;
+  std::optional<Quantity> available;
+  std::optional<ListingStatus> status;
+  std::vector<LocalizedText> title;  // empty = unchanged
+  int64_t expected_version = 0;      // 0 = any
+};
+
+// Limits that keep one request from becoming a denial of service.
+inline constexpr int kMaxPageSize = 500;
+inline constexpr int kDefaultPageSize = 50;
+inline constexpr size_t kMaxTextBytes = 512;
+inline constexpr size_t kMaxNames = 16;
+inline constexpr size_t kMaxSpecs = 64;
+inline constexpr size_t kMaxKeyBytes = 128;
+
+// Each Validate* adds one violation per bad field to `violations`, named by its request path
+// (e.g. "unit_price.amount_minor", "title[1].text").
+void ValidateNames(std::string_view field, const std::vector<LocalizedText>& names, FieldViolations& violations);
+void ValidateCommodity(const Commodity& commodity, std::string_view prefix, FieldViolations& violations);
+void ValidateNewListing(const NewListing& listing, FieldViolations& violations);
+void ValidateListingChange(const ListingChange& change, FieldViolations& violations);
+void ValidateIdempotencyKey(std::string_view key, FieldViolations& violations);
+// 0 becomes the default; negative or above the maximum is a violation.
+int ValidatePageSize(int32_t page_size, FieldViolations& violations);
+void ValidateId(std::string_view field, std::string_view id, FieldViolations& violations);
+
+// Applies a change to a listing (after validation). FAILED_PRECONDITION for a closed listing or a unit change;
+// ABORTED when expected_version does not match.
+absl::Status ApplyChange(const ListingChange& change, Listing& listing);
+
+// The text a search matches against: every name in every language and the code, lower-cased.
+std::string SearchText(const std::vector<LocalizedText>& names, std::string_view code = "");
+
+// True when `text` is valid UTF-8 without NUL or other control characters (tab and newline allowed).
+bool IsCleanText(std::string_view text);
+
+}  // namespace ptd::trading
+
+#endif  // PTD_SERVICES_TRADING_DOMAIN_CATALOG_H_

@@ -1,0 +1,84 @@
+// ptd-trading: the B2B marketplace service. Flags -> config -> server; nothing else.
+#include <iostream>
+
+#include <prometheus/registry.h>
+
+#include "libs/core/config.h"
+#include "libs/core/log.h"
+#include "libs/outbox/outbox.h"
+#include "libs/pg/migrate.h"
+#include "libs/pg/pool.h"
+#include "libs/redis/redis.h"
+#include "libs/server/server.h"
+#include "services/trading/trading_service.h"
+
+namespace {
+
+[[noreturn]] void Die(std::string_view what, const absl::Status& status) {
+  ptd::log::Error(what, {{"status", status.ToString()}});
+  std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ptd::Config config(
+      "ptd-trading", "PTDCloud trading: commodity catalogue and sellers' listings over gRPC.",
+      {{"grpc-address", "127.0.0.1:50051", "host:port to serve gRPC on"},
+       {"metrics-address", "127.0.0.1:9151", "host:port to serve Prometheus /metrics on; empty for none"},
+       {"pg-url", "postgresql://ptd@127.0.0.1:5432/postgres", "PostgreSQL connection URL"},
+       {"pg-schema", "trading", "PostgreSQL schema owned by this service"},
+       {"pg-pool-size", "16", "most PostgreSQL connections held"},
+       {"redis-url", "redis://127.0.0.1:6379", "Redis URL for the event streams"},
+       {"internal-token", "", "shared credential every caller must present (x-ptd-internal-token); required"},
+       {"migrations-dir", "", "folder of numbered SQL migrations; empty = 'migrations' next to the binary"},
+       {"relay-interval", "100ms", "how often the outbox relay looks for new events"},
+       {"shutdown-grace", "0s", "after SIGTERM, how long health says NOT_SERVING before draining"},
+       {"drain-timeout", "15s", "after SIGTERM, how long in-flight calls may take to finish"},
+       {"log-level", "info", "debug, info, warn or error"}});
+  config.ParseOrExit(argc, argv);
+  ptd::log::SetService("trading");
+  ptd::log::Level level;
+  if (!ptd::log::ParseLevel(config.Get("log-level"), &level)) {
+    std::cerr << "--log-level must be debug, info, warn or error\n";
+    return 2;
+  }
+  ptd::log::SetMinLevel(level);
+  if (config.Get("internal-token").empty()) {
+    std::cerr << "--internal-token (PTD_INTERNAL_TOKEN) is required: services refuse calls without it\n";
+    return 2;
+  }
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto pool = ptd::pg::Pool::Create({.url = config.Get("pg-url"),
+                                     .schema = config.Get("pg-schema"),
+                                     .size = static_cast<int>(config.IntOrExit("pg-pool-size")),
+                                     .name = "trading"},
+                                    registry.get());
+  if (!pool.ok()) Die("cannot open the PostgreSQL pool", pool.status());
+  std::filesystem::path migrations = config.Get("migrations-dir").empty()
+                                         ? ptd::pg::MigrationsNextToBinary()
+                                         : std::filesystem::path(config.Get("migrations-dir"));
+  if (absl::Status s = ptd::pg::Migrate(**pool, migrations); !s.ok()) Die("migrations failed", s);
+
+  auto redis = ptd::redis::Client::Create({.url = config.Get("redis-url")});
+  if (!redis.ok()) Die("cannot reach Redis", redis.status());
+  ptd::outbox::Relay relay(**pool, **redis, {.interval = config.DurationOrExit("relay-interval")}, registry.get());
+  relay.Start();
+
+  ptd::trading::TradingService service(**pool);
+  ptd::Server server({.service_name = "trading",
+                      .grpc_address = config.Get("grpc-address"),
+                      .metrics_address = config.Get("metrics-address"),
+                      .internal_token = config.Get("internal-token"),
+                      .shutdown_grace = config.DurationOrExit("shutdown-grace"),
+                      .drain_timeout = config.DurationOrExit("drain-timeout"),
+                      .registry = registry});
+  server.AddService(&service);
+  if (absl::Status s = server.Start(); !s.ok()) Die("cannot start the server", s);
+  ptd::log::Info("trading serving", {{"grpc_port", server.grpc_port()}, {"metrics_port", server.metrics_port()}});
+  server.Wait();
+  relay.Stop();
+  ptd::log::Info("trading stopped");
+  return 0;
+}
