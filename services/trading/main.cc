@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
        {"relay-interval", "100ms", "how often the outbox relay looks for new events"},
        {"shutdown-grace", "0s", "after SIGTERM, how long health says NOT_SERVING before draining"},
        {"drain-timeout", "15s", "after SIGTERM, how long in-flight calls may take to finish"},
-       {"log-level", "info", "debug, info, warn or error"}});
+       {"log-level", "info", "debug, info, warn or error"},
+       {"migrate-only", "false", "apply the migrations and exit (for a deploy's migration job)"}});
   config.ParseOrExit(argc, argv);
   ptd::log::SetService("trading");
   ptd::log::Level level;
@@ -44,7 +45,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   ptd::log::SetMinLevel(level);
-  if (config.Get("internal-token").empty()) {
+  const bool migrate_only = config.BoolOrExit("migrate-only");
+  if (!migrate_only && config.Get("internal-token").empty()) {
     std::cerr << "--internal-token (PTD_INTERNAL_TOKEN) is required: services refuse calls without it\n";
     return 2;
   }
@@ -60,6 +62,10 @@ int main(int argc, char** argv) {
                                          ? ptd::pg::MigrationsNextToBinary()
                                          : std::filesystem::path(config.Get("migrations-dir"));
   if (absl::Status s = ptd::pg::Migrate(**pool, migrations); !s.ok()) Die("migrations failed", s);
+  if (migrate_only) {
+    ptd::log::Info("migrations applied", {{"dir", migrations.string()}});
+    return 0;
+  }
 
   auto redis = ptd::redis::Client::Create({.url = config.Get("redis-url")});
   if (!redis.ok()) Die("cannot reach Redis", redis.status());
