@@ -13,6 +13,7 @@ PACKAGES=(
   catch2
   nlohmann-json3-dev
   libssl-dev
+  libboost-dev libargon2-dev
   golang-github-gogo-googleapis-dev
   grpc-proto
   postgresql-15 postgresql-client-15 postgresql-contrib
