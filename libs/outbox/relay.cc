@@ -1,0 +1,297 @@
+#include "libs/outbox/relay.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "libs/core/log.h"
+#include "libs/outbox/outbox.h"
+
+namespace ptd::outbox {
+namespace {
+
+// Only one relay per schema works at a time, so that rows reach their streams in id order.
+constexpr char kTryLockSql[] =
+    "SELECT pg_try_advisory_xact_lock(hashtextextended('ptd.outbox.relay:' || current_schema(), 0))";
+constexpr char kSelectSql[] = R"sql(
+SELECT id, stream, type, aggregate_id, tenant_id, payload, request_id
+FROM outbox
+WHERE published_at IS NULL
+ORDER BY id
+LIMIT $1
+FOR UPDATE SKIP LOCKED)sql";
+constexpr char kMarkPublishedSql[] = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::text[])";
+constexpr char kPendingSql[] = R"sql(
+SELECT stream, count(*), extract(epoch FROM now() - min(created_at))::float8
+FROM outbox
+WHERE published_at IS NULL
+GROUP BY stream)sql";
+constexpr char kDeletePublishedSql[] = R"sql(
+DELETE FROM outbox
+WHERE id IN (SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1) LIMIT 10000))sql";
+
+constexpr absl::Duration kStatsInterval = absl::Seconds(1);
+constexpr absl::Duration kCleanupInterval = absl::Minutes(1);
+
+// A PostgreSQL array literal of text values: {"a","b"}.
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (const std::string& value : values) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char c : value) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+int64_t FaultFromEnvironment(const char* name) {
+  const char* value = std::getenv(name);
+  int64_t n = 0;
+  if (value == nullptr || !absl::SimpleAtoi(value, &n) || n < 0) return 0;
+  return n;
+}
+
+}  // namespace
+
+struct Relay::Metrics {
+  std::shared_ptr<prometheus::Registry> own_registry;  // when the caller gave none
+  prometheus::Family<prometheus::Counter>* published;
+  prometheus::Family<prometheus::Gauge>* pending;
+  prometheus::Gauge* oldest_pending_seconds;
+  std::set<std::string> streams_seen;  // to zero their pending gauge once drained
+
+  explicit Metrics(prometheus::Registry* registry) {
+    if (registry == nullptr) {
+      own_registry = std::make_shared<prometheus::Registry>();
+      registry = own_registry.get();
+    }
+    published = &prometheus::BuildCounter()
+                     .Name("ptd_outbox_published_total")
+                     .Help("Outbox events published to their Redis Stream")
+                     .Register(*registry);
+    pending = &prometheus::BuildGauge()
+                   .Name("ptd_outbox_pending")
+                   .Help("Outbox events not yet published")
+                   .Register(*registry);
+    oldest_pending_seconds = &prometheus::BuildGauge()
+                                  .Name("ptd_outbox_oldest_pending_seconds")
+                                  .Help("Age of the oldest unpublished outbox event (0 when none)")
+                                  .Register(*registry)
+                                  .Add({});
+  }
+};
+
+// A dedicated connection LISTENing on the outbox's channel.
+class Relay::Listener {
+ public:
+  static absl::StatusOr<std::unique_ptr<Listener>> Open(const pg::Pool& pool) {
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = pool.OpenConnection();
+    if (!connection.ok()) return connection.status();
+    const std::string& schema = pool.options().schema;
+    auto listener = std::unique_ptr<Listener>(new Listener(*std::move(connection)));
+    try {
+      listener->receiver_ =
+          std::make_unique<Receiver>(*listener->connection_, NotifyChannel(schema.empty() ? "public" : schema));
+    } catch (const std::exception& e) {
+      return pg::ToStatus(e);
+    }
+    return listener;
+  }
+
+  // Waits up to `timeout` for a notification. Throws pqxx::broken_connection when the connection is lost.
+  bool Wait(absl::Duration timeout) {
+    const int64_t us = absl::ToInt64Microseconds(timeout);
+    if (connection_->await_notification(us / 1000000, us % 1000000) > 0) return true;
+    if (!connection_->is_open()) throw pqxx::broken_connection("listener connection lost");
+    return false;
+  }
+
+ private:
+  struct Receiver : pqxx::notification_receiver {
+    using pqxx::notification_receiver::notification_receiver;
+    void operator()(const std::string&, int) override {}
+  };
+
+  explicit Listener(std::unique_ptr<pqxx::connection> connection) : connection_(std::move(connection)) {}
+
+  std::unique_ptr<pqxx::connection> connection_;
+  std::unique_ptr<Receiver> receiver_;  // declared after connection_: unregisters before it closes
+};
+
+Relay::Relay(pg::Pool& pool, redis::Client& redis, RelayOptions options, prometheus::Registry* registry)
+    : pool_(pool), redis_(redis), options_(std::move(options)) {
+  try {
+    metrics_ = std::make_unique<Metrics>(registry);
+  } catch (const std::exception& e) {  // a clashing metric family: keep relaying, say so
+    log::Error("outbox relay metrics not registered", {{"error", e.what()}});
+    metrics_ = std::make_unique<Metrics>(nullptr);
+  }
+  crash_after_xadds_ = FaultFromEnvironment("PTD_FAULT_RELAY_CRASH_AFTER_XADD");
+}
+
+Relay::~Relay() { Stop(); }
+
+absl::StatusOr<int> Relay::PublishOnce() {
+  std::lock_guard run(run_mu_);
+  std::map<std::string, int> published_by_stream;
+  absl::Status redis_error;
+  int batch_rows = 0;
+  absl::Status status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
+    published_by_stream.clear();
+    redis_error = absl::OkStatus();
+    batch_rows = 0;
+    if (!tx.exec(kTryLockSql)[0][0].as<bool>()) return absl::OkStatus();
+    const pqxx::result rows = tx.exec_params(kSelectSql, options_.batch_size);
+    batch_rows = static_cast<int>(rows.size());
+    std::vector<std::string> published_ids;
+    for (const pqxx::row& row : rows) {
+      std::vector<std::string> xadd = {"XADD", row["stream"].as<std::string>()};
+      if (options_.max_stream_length > 0) {
+        xadd.insert(xadd.end(), {"MAXLEN", "~", absl::StrCat(options_.max_stream_length)});
+      }
+      xadd.insert(xadd.end(), {"*",
+                               "id", row["id"].as<std::string>(),
+                               "type", row["type"].as<std::string>(),
+                               "aggregate_id", row["aggregate_id"].as<std::string>(),
+                               "tenant_id", row["tenant_id"].as<std::string>(),
+                               "request_id", row["request_id"].as<std::string>(),
+                               "payload", pqxx::binarystring(row["payload"]).str()});
+      if (absl::StatusOr<redis::Value> added = redis_.Command(xadd); !added.ok()) {
+        redis_error = added.status();
+        break;  // mark what made it; the rest waits for the next round
+      }
+      if (crash_after_xadds_ > 0 && ++xadds_ == crash_after_xadds_) raise(SIGKILL);
+      published_ids.push_back(row["id"].as<std::string>());
+      ++published_by_stream[row["stream"].as<std::string>()];
+    }
+    if (!published_ids.empty()) tx.exec_params(kMarkPublishedSql, TextArray(published_ids));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+
+  int published = 0;
+  for (const auto& [stream, n] : published_by_stream) {
+    metrics_->published->Add({{"stream", stream}}).Increment(n);
+    metrics_->streams_seen.insert(stream);
+    published += n;
+  }
+  // Counting pending rows scans them: on every batch only while the backlog is small, else once a second.
+  if (batch_rows < options_.batch_size || absl::Now() >= next_stats_) RefreshPendingMetrics();
+  if (!redis_error.ok()) return redis_error;
+  return published;
+}
+
+void Relay::RefreshPendingMetrics() {
+  next_stats_ = absl::Now() + kStatsInterval;
+  absl::Status status = pool_.InTransaction([&](pqxx::work& tx) {
+    std::set<std::string> zero = metrics_->streams_seen;
+    double oldest_seconds = 0;
+    for (const pqxx::row& row : tx.exec(kPendingSql)) {
+      const std::string stream = row[0].as<std::string>();
+      metrics_->pending->Add({{"stream", stream}}).Set(row[1].as<double>());
+      oldest_seconds = std::max(oldest_seconds, row[2].as<double>());
+      metrics_->streams_seen.insert(stream);
+      zero.erase(stream);
+    }
+    for (const std::string& stream : zero) metrics_->pending->Add({{"stream", stream}}).Set(0);
+    metrics_->oldest_pending_seconds->Set(oldest_seconds);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) log::Warn("outbox pending metrics not refreshed", {{"error", status.ToString()}});
+}
+
+void Relay::DeleteOldPublished() {
+  next_cleanup_ = absl::Now() + kCleanupInterval;
+  absl::Status status = pool_.InTransaction([&](pqxx::work& tx) {
+    tx.exec_params(kDeletePublishedSql, absl::ToDoubleSeconds(options_.retain_published));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) log::Warn("old outbox rows not deleted", {{"error", status.ToString()}});
+}
+
+void Relay::Start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Relay::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Relay::Run() {
+  log::Info("outbox relay started", {{"schema", pool_.options().schema}});
+  absl::Status last_error;
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+    }
+    absl::StatusOr<int> published = PublishOnce();
+    if (!published.ok() && published.status() != last_error) {
+      log::Warn("outbox relay failed, will retry", {{"error", published.status().ToString()}});
+    }
+    last_error = published.status();
+    if (absl::Now() >= next_cleanup_) DeleteOldPublished();
+    if (published.ok() && *published >= options_.batch_size) continue;  // a backlog: no pause
+    WaitForWork();
+  }
+  listener_.reset();
+  log::Info("outbox relay stopped", {{"schema", pool_.options().schema}});
+}
+
+// Sleeps up to `interval`; a NOTIFY from a committed Write, or Stop(), ends it early.
+void Relay::WaitForWork() {
+  const absl::Time until = absl::Now() + options_.interval;
+  if (options_.listen && listener_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<Listener>> listener = Listener::Open(pool_);
+    if (listener.ok()) {
+      listener_ = *std::move(listener);
+    } else if (!listen_failed_) {
+      log::Warn("outbox relay cannot LISTEN, polling", {{"error", listener.status().ToString()}});
+    }
+    listen_failed_ = !listener.ok();
+  }
+  std::unique_lock lock(mu_);
+  while (!stopping_ && absl::Now() < until) {
+    if (listener_ == nullptr) {
+      wake_.wait_for(lock, absl::ToChronoMilliseconds(until - absl::Now()));
+      continue;
+    }
+    // Short slices, so that Stop() is noticed soon.
+    lock.unlock();
+    bool notified = false;
+    try {
+      notified = listener_->Wait(std::min(until - absl::Now(), absl::Milliseconds(100)));
+    } catch (const std::exception& e) {
+      log::Warn("outbox relay listener lost", {{"error", e.what()}});
+      listener_.reset();
+    }
+    lock.lock();
+    if (notified) return;
+  }
+}
+
+}  // namespace ptd::outbox
