@@ -1,14 +1,13 @@
 #include "libs/outbox/consumer.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
-
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -45,12 +44,18 @@ Delivery ToDelivery(const std::string& stream, const redis::Value& entry) {
   for (size_t i = 0; i + 1 < fields.size(); i += 2) {
     const std::string& name = fields[i].str;
     const std::string& value = fields[i + 1].str;
-    if (name == "id") delivery.event_id = value;
-    else if (name == "type") delivery.type = value;
-    else if (name == "aggregate_id") delivery.aggregate_id = value;
-    else if (name == "tenant_id") delivery.tenant_id = value;
-    else if (name == "request_id") delivery.request_id = value;
-    else if (name == "payload") delivery.payload = value;
+    if (name == "id")
+      delivery.event_id = value;
+    else if (name == "type")
+      delivery.type = value;
+    else if (name == "aggregate_id")
+      delivery.aggregate_id = value;
+    else if (name == "tenant_id")
+      delivery.tenant_id = value;
+    else if (name == "request_id")
+      delivery.request_id = value;
+    else if (name == "payload")
+      delivery.payload = value;
   }
   return delivery;
 }
@@ -118,10 +123,9 @@ absl::Status Consumer::EnsureGroup() {
 }
 
 absl::StatusOr<std::vector<Delivery>> Consumer::Claim() {
-  absl::StatusOr<redis::Value> reply = redis_.Command(
-      {"XAUTOCLAIM", options_.stream, options_.group, options_.consumer,
-       absl::StrCat(absl::ToInt64Milliseconds(options_.claim_min_idle)), claim_cursor_, "COUNT",
-       absl::StrCat(options_.batch_size)});
+  absl::StatusOr<redis::Value> reply = redis_.Command({"XAUTOCLAIM", options_.stream, options_.group, options_.consumer,
+                                                       absl::StrCat(absl::ToInt64Milliseconds(options_.claim_min_idle)),
+                                                       claim_cursor_, "COUNT", absl::StrCat(options_.batch_size)});
   if (!reply.ok()) return reply.status();
   std::vector<Delivery> claimed;
   if (reply->elements.size() < 2) return claimed;
@@ -129,8 +133,8 @@ absl::StatusOr<std::vector<Delivery>> Consumer::Claim() {
   for (const redis::Value& entry : reply->elements[1].elements) {
     Delivery delivery = ToDelivery(options_.stream, entry);
     // The claim counted as a delivery; ask how many there were in all.
-    absl::StatusOr<redis::Value> pending = redis_.Command(
-        {"XPENDING", options_.stream, options_.group, delivery.entry_id, delivery.entry_id, "1"});
+    absl::StatusOr<redis::Value> pending =
+        redis_.Command({"XPENDING", options_.stream, options_.group, delivery.entry_id, delivery.entry_id, "1"});
     if (pending.ok() && !pending->elements.empty() && pending->elements[0].elements.size() >= 4) {
       delivery.delivery_count = pending->elements[0].elements[3].integer;
     }
@@ -175,16 +179,18 @@ Consumer::Outcome Consumer::Apply(const Delivery& delivery, absl::Status* status
 }
 
 absl::Status Consumer::Park(const Delivery& delivery, const std::string& reason) {
-  absl::StatusOr<redis::Value> added =
-      redis_.Command({"XADD", options_.stream + ".dead." + options_.group, "*", "id", delivery.event_id, "type",
-                      delivery.type, "aggregate_id", delivery.aggregate_id, "tenant_id", delivery.tenant_id,
-                      "request_id", delivery.request_id, "payload", delivery.payload, "entry_id",
-                      delivery.entry_id, "reason", reason});
+  absl::StatusOr<redis::Value> added = redis_.Command(
+      {"XADD", options_.stream + ".dead." + options_.group, "*", "id", delivery.event_id, "type", delivery.type,
+       "aggregate_id", delivery.aggregate_id, "tenant_id", delivery.tenant_id, "request_id", delivery.request_id,
+       "payload", delivery.payload, "entry_id", delivery.entry_id, "reason", reason});
   if (!added.ok()) return added.status();
   metrics_->parked->Increment();
-  log::Error("event parked in the dead-letter stream",
-             {{"stream", options_.stream}, {"group", options_.group}, {"entry_id", delivery.entry_id},
-              {"event_id", delivery.event_id}, {"type", delivery.type}, {"reason", reason}});
+  log::Error("event parked in the dead-letter stream", {{"stream", options_.stream},
+                                                        {"group", options_.group},
+                                                        {"entry_id", delivery.entry_id},
+                                                        {"event_id", delivery.event_id},
+                                                        {"type", delivery.type},
+                                                        {"reason", reason}});
   return absl::OkStatus();
 }
 
@@ -208,10 +214,9 @@ absl::StatusOr<int> Consumer::PollOnce() {
   absl::Status failure;
   for (const Delivery& delivery : *deliveries) {
     if (delivery.event_id.empty() || delivery.delivery_count > options_.max_deliveries) {
-      const std::string reason =
-          delivery.event_id.empty()
-              ? "entry has no id field"
-              : absl::StrCat("delivered ", delivery.delivery_count, " times without being applied");
+      const std::string reason = delivery.event_id.empty() ? "entry has no id field"
+                                                           : absl::StrCat("delivered ", delivery.delivery_count,
+                                                                          " times without being applied");
       failure = Park(delivery, reason);
       if (!failure.ok()) break;
       acks.push_back(delivery.entry_id);
@@ -225,10 +230,13 @@ absl::StatusOr<int> Consumer::PollOnce() {
     }
     if (outcome == Outcome::kHandlerFailed) {
       metrics_->failures->Increment();
-      log::Warn("event handler failed, the event will be retried",
-                {{"stream", options_.stream}, {"group", options_.group}, {"entry_id", delivery.entry_id},
-                 {"event_id", delivery.event_id}, {"type", delivery.type},
-                 {"delivery_count", delivery.delivery_count}, {"error", status.ToString()}});
+      log::Warn("event handler failed, the event will be retried", {{"stream", options_.stream},
+                                                                    {"group", options_.group},
+                                                                    {"entry_id", delivery.entry_id},
+                                                                    {"event_id", delivery.event_id},
+                                                                    {"type", delivery.type},
+                                                                    {"delivery_count", delivery.delivery_count},
+                                                                    {"error", status.ToString()}});
       continue;
     }
     acks.push_back(delivery.entry_id);
@@ -278,8 +286,8 @@ void Consumer::Stop() {
 }
 
 void Consumer::Run() {
-  log::Info("consumer started", {{"stream", options_.stream}, {"group", options_.group},
-                                 {"consumer", options_.consumer}});
+  log::Info("consumer started",
+            {{"stream", options_.stream}, {"group", options_.group}, {"consumer", options_.consumer}});
   absl::Status last_error;
   while (!stopping_) {
     absl::StatusOr<int> handled = PollOnce();

@@ -1,10 +1,9 @@
 #ifndef PTD_LIBS_OUTBOX_OUTBOX_H_
 #define PTD_LIBS_OUTBOX_OUTBOX_H_
 
+#include <pqxx/pqxx>
 #include <string>
 #include <string_view>
-
-#include <pqxx/pqxx>
 
 #include "absl/status/status.h"
 
@@ -13,7 +12,8 @@
 //   writer:   pool.InTransaction([&](pqxx::work& tx) {
 //               ... change the service's own tables ...
 //               return outbox::Write(tx, {.stream = "ptd.trading.events", .type = "ptd.trading.v1.ListingCreated",
-//                                         .aggregate_id = id, .tenant_id = tenant, .payload = event.SerializeAsString()});
+//                                         .aggregate_id = id, .tenant_id = tenant, .payload =
+//                                         event.SerializeAsString()});
 //             });
 //   relay:    outbox::Relay (relay.h) publishes committed events to their Redis Streams, in id order.
 //   consumer: outbox::Consumer (consumer.h) applies each event once per consumer group (inbox) and then

@@ -1,22 +1,22 @@
+#include "libs/outbox/outbox.h"
+
+#include <prometheus/registry.h>
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
-#include <prometheus/registry.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "libs/core/ids.h"
 #include "libs/outbox/consumer.h"
-#include "libs/outbox/outbox.h"
 #include "libs/outbox/relay.h"
 #include "tests/testing/testing.h"
 
@@ -125,9 +125,14 @@ class World {
 
   // Arguments for the helper programs.
   std::vector<std::string> ConsumerArgs(const std::string& group, const std::string& consumer) const {
-    return {HelperPath("outbox_test_consumer"), "--pg-url=" + url, "--schema=" + schema,
-            "--redis-url=" + ptd::testing::GetInfra().redis_url, "--stream=" + stream, "--group=" + group,
-            "--consumer=" + consumer, "--claim-min-idle=500ms"};
+    return {HelperPath("outbox_test_consumer"),
+            "--pg-url=" + url,
+            "--schema=" + schema,
+            "--redis-url=" + ptd::testing::GetInfra().redis_url,
+            "--stream=" + stream,
+            "--group=" + group,
+            "--consumer=" + consumer,
+            "--claim-min-idle=500ms"};
   }
   std::vector<std::string> RelayArgs() const {
     return {HelperPath("outbox_test_relay"), "--pg-url=" + url, "--schema=" + schema,
@@ -408,11 +413,9 @@ TEST_CASE("outbox: 10,000 events through a relay and two consumers, one killed m
   REQUIRE(KilledBySigkill(status));
   Process second_a("outbox_test_consumer_a2", world.ConsumerArgs("g", "a"));
 
-  const bool all_applied = WaitFor(
-      [&] {
-        return world.Scalar("SELECT count(*) FROM applied") == kEvents && world.PendingInGroup("g") == 0;
-      },
-      std::chrono::seconds(600));
+  const bool all_applied =
+      WaitFor([&] { return world.Scalar("SELECT count(*) FROM applied") == kEvents && world.PendingInGroup("g") == 0; },
+              std::chrono::seconds(600));
   relay.Stop();
   b.Signal(SIGTERM);
   second_a.Signal(SIGTERM);

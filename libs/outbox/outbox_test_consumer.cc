@@ -1,9 +1,8 @@
 // outbox_test_consumer: a consumer process for outbox_test. It applies each event by counting it in the table
 // `applied(event_id, times, consumer)`, so an event applied twice shows as times = 2. Runs until SIGTERM,
 // then logs its counters. With PTD_FAULT_CRASH_AFTER_APPLY=N it kills itself after its N-th applied event.
-#include <signal.h>
-
 #include <prometheus/registry.h>
+#include <signal.h>
 
 #include "libs/core/config.h"
 #include "libs/core/log.h"

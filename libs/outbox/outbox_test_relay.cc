@@ -27,9 +27,9 @@ int main(int argc, char** argv) {
     ptd::log::Error("cannot start", {{"pool", pool.status().ToString()}, {"redis", redis.status().ToString()}});
     return 1;
   }
-  ptd::outbox::Relay relay(**pool, **redis,
-                           {.batch_size = static_cast<int>(config.IntOrExit("batch-size")),
-                            .interval = absl::Milliseconds(100)});
+  ptd::outbox::Relay relay(
+      **pool, **redis,
+      {.batch_size = static_cast<int>(config.IntOrExit("batch-size")), .interval = absl::Milliseconds(100)});
   relay.Start();
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -1,5 +1,9 @@
 #include "libs/outbox/relay.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -8,11 +12,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -165,6 +164,7 @@ absl::StatusOr<int> Relay::PublishOnce() {
       if (options_.max_stream_length > 0) {
         xadd.insert(xadd.end(), {"MAXLEN", "~", absl::StrCat(options_.max_stream_length)});
       }
+      // clang-format off
       xadd.insert(xadd.end(), {"*",
                                "id", row["id"].as<std::string>(),
                                "type", row["type"].as<std::string>(),
@@ -172,6 +172,7 @@ absl::StatusOr<int> Relay::PublishOnce() {
                                "tenant_id", row["tenant_id"].as<std::string>(),
                                "request_id", row["request_id"].as<std::string>(),
                                "payload", pqxx::binarystring(row["payload"]).str()});
+      // clang-format on
       if (absl::StatusOr<redis::Value> added = redis_.Command(xadd); !added.ok()) {
         redis_error = added.status();
         break;  // mark what made it; the rest waits for the next round

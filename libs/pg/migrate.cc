@@ -58,8 +58,8 @@ absl::Status Annotate(const absl::Status& status, absl::string_view context) {
 int VersionOf(const std::string& file_name) {
   size_t digits = 0;
   while (digits < file_name.size() && std::isdigit(static_cast<unsigned char>(file_name[digits]))) ++digits;
-  const bool is_migration = digits > 0 && digits <= 9 && file_name.size() > digits + 1 &&
-                            file_name[digits] == '_' && file_name.ends_with(".sql");
+  const bool is_migration = digits > 0 && digits <= 9 && file_name.size() > digits + 1 && file_name[digits] == '_' &&
+                            file_name.ends_with(".sql");
   return is_migration ? std::stoi(file_name.substr(0, digits)) : -1;
 }
 
@@ -116,14 +116,12 @@ absl::Status ApplyMissing(pqxx::connection& connection, const std::string& schem
   for (const MigrationFile& file : files) {
     absl::StatusOr<std::string> sql = ReadFile(file.path);
     if (!sql.ok()) return sql.status();
-    const std::string checksum =
-        pqxx::nontransaction(connection).exec_params1(kChecksumSql, *sql)[0].as<std::string>();
+    const std::string checksum = pqxx::nontransaction(connection).exec_params1(kChecksumSql, *sql)[0].as<std::string>();
     if (auto it = applied.find(file.version); it != applied.end()) {
       if (it->second.checksum != checksum) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("migration ", file.name, " changed after it was applied as ", it->second.name,
-                         " (checksum ", checksum, ", recorded ", it->second.checksum,
-                         "); add a new migration instead of editing an applied one"));
+        return absl::FailedPreconditionError(absl::StrCat(
+            "migration ", file.name, " changed after it was applied as ", it->second.name, " (checksum ", checksum,
+            ", recorded ", it->second.checksum, "); add a new migration instead of editing an applied one"));
       }
       continue;
     }

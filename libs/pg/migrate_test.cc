@@ -2,11 +2,10 @@
 
 #include <sys/wait.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <map>
 #include <thread>
-
-#include <catch2/catch.hpp>
 
 #include "absl/strings/match.h"
 #include "tests/testing/testing.h"
@@ -53,8 +52,9 @@ std::vector<std::string> Strings(Pool& pool, const std::string& sql) {
 
 // Migrations whose effects show whether each ran once and in number order (9 before 10).
 const std::map<std::string, std::string> kShopMigrations = {
-    {"0001_init.sql", "CREATE TABLE item (id int PRIMARY KEY, name text);\nCREATE TABLE log (step text);\n"
-                      "INSERT INTO log VALUES ('1');"},
+    {"0001_init.sql",
+     "CREATE TABLE item (id int PRIMARY KEY, name text);\nCREATE TABLE log (step text);\n"
+     "INSERT INTO log VALUES ('1');"},
     {"9_price.sql", "ALTER TABLE item ADD COLUMN price_minor bigint; INSERT INTO log VALUES ('9');"},
     {"0010_default.sql", "ALTER TABLE item ALTER COLUMN price_minor SET DEFAULT 0; INSERT INTO log VALUES ('10');"},
     {"README.md", "not a migration"},
@@ -112,8 +112,7 @@ TEST_CASE("pg: a failing migration is not recorded, the ones before it stay appl
   CHECK(absl::StrContains(status.message(), "nothing_here"));
   CHECK(Strings(*pool, "SELECT name FROM shop.schema_migrations") == std::vector<std::string>{"0001_init.sql"});
   // The failed file's first statement was rolled back with the rest of it.
-  CHECK(Strings(*pool, "SELECT coalesce(to_regclass('shop.other')::text, 'none')") ==
-        std::vector<std::string>{"none"});
+  CHECK(Strings(*pool, "SELECT coalesce(to_regclass('shop.other')::text, 'none')") == std::vector<std::string>{"none"});
 
   dir.Write("0002_broken.sql", "CREATE TABLE other (id int);");
   REQUIRE(Migrate(*pool, dir.path()).ok());
@@ -161,9 +160,9 @@ TEST_CASE("pg: processes migrating at once apply each file once") {
   std::string helper = (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "pg_migrate_test_helper");
   std::vector<std::unique_ptr<ptd::testing::Process>> processes;
   for (int i = 0; i < 3; ++i) {
-    processes.push_back(std::make_unique<ptd::testing::Process>(
-        "pg_migrate_test_helper_" + std::to_string(i),
-        std::vector<std::string>{helper, url, "race", dir.path().string()}));
+    processes.push_back(
+        std::make_unique<ptd::testing::Process>("pg_migrate_test_helper_" + std::to_string(i),
+                                                std::vector<std::string>{helper, url, "race", dir.path().string()}));
   }
   for (auto& process : processes) {
     int status = process->Wait();

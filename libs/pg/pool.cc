@@ -1,16 +1,15 @@
 #include "libs/pg/pool.h"
 
 #include <poll.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 
 #include <algorithm>
 #include <chrono>
 #include <random>
 #include <thread>
-
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
@@ -43,11 +42,11 @@ absl::Status Retryable(absl::string_view what, absl::string_view sqlstate) {
 }
 
 absl::StatusCode CodeOfSqlState(absl::string_view state) {
-  if (state == "23505") return absl::StatusCode::kAlreadyExists;                // unique_violation
+  if (state == "23505") return absl::StatusCode::kAlreadyExists;                 // unique_violation
   if (state.substr(0, 2) == "23") return absl::StatusCode::kFailedPrecondition;  // check, fk, not null
   if (state.substr(0, 2) == "22") return absl::StatusCode::kInvalidArgument;     // data exception
-  if (state == "57014") return absl::StatusCode::kDeadlineExceeded;             // query_canceled (timeout)
-  if (state.substr(0, 2) == "53") return absl::StatusCode::kResourceExhausted;  // insufficient resources
+  if (state == "57014") return absl::StatusCode::kDeadlineExceeded;              // query_canceled (timeout)
+  if (state.substr(0, 2) == "53") return absl::StatusCode::kResourceExhausted;   // insufficient resources
   if (state.substr(0, 2) == "08" || state == "57P01" || state == "57P02" || state == "57P03") {
     return absl::StatusCode::kUnavailable;  // connection exceptions, admin/crash shutdown
   }
@@ -103,8 +102,7 @@ absl::Status ToStatus(const std::exception& e) {
   }
   if (dynamic_cast<const pqxx::serialization_failure*>(&e)) return Retryable(e.what(), "40001");
   if (dynamic_cast<const pqxx::deadlock_detected*>(&e)) return Retryable(e.what(), "40P01");
-  if (dynamic_cast<const pqxx::in_doubt_error*>(&e) ||
-      dynamic_cast<const pqxx::statement_completion_unknown*>(&e)) {
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&e) || dynamic_cast<const pqxx::statement_completion_unknown*>(&e)) {
     return absl::UnknownError(absl::StrCat("outcome unknown, the connection broke: ", CleanMessage(e.what())));
   }
   if (dynamic_cast<const pqxx::broken_connection*>(&e)) {
@@ -144,13 +142,12 @@ struct Pool::Metrics {
                 .Help("Most connections the pool opens")
                 .Register(*registry)
                 .Add({{"pool", pool}});
-    wait_seconds =
-        &prometheus::BuildHistogram()
-             .Name("ptd_db_pool_wait_seconds")
-             .Help("Time callers waited for a connection (opening one included)")
-             .Register(*registry)
-             .Add({{"pool", pool}}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.005, 0.01, 0.05, 0.1,
-                                                                              0.25, 0.5, 1, 2.5, 5, 10});
+    wait_seconds = &prometheus::BuildHistogram()
+                        .Name("ptd_db_pool_wait_seconds")
+                        .Help("Time callers waited for a connection (opening one included)")
+                        .Register(*registry)
+                        .Add({{"pool", pool}}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.005, 0.01, 0.05,
+                                                                                       0.1, 0.25, 0.5, 1, 2.5, 5, 10});
     auto& transactions = prometheus::BuildCounter()
                              .Name("ptd_db_transactions_total")
                              .Help("Transactions run by InTransaction, by result")
@@ -165,8 +162,7 @@ struct Pool::Metrics {
 // A connection taken from the pool; goes back (or is dropped, if broken) when the lease ends.
 class Pool::Lease {
  public:
-  Lease(Pool* pool, std::unique_ptr<pqxx::connection> connection)
-      : pool_(pool), connection_(std::move(connection)) {}
+  Lease(Pool* pool, std::unique_ptr<pqxx::connection> connection) : pool_(pool), connection_(std::move(connection)) {}
   ~Lease() { pool_->Release(std::move(connection_), broken_); }
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
@@ -182,7 +178,8 @@ class Pool::Lease {
 
 absl::StatusOr<std::unique_ptr<Pool>> Pool::Create(PoolOptions options, prometheus::Registry* registry) {
   if (options.url.empty()) return absl::InvalidArgumentError("pool url must not be empty");
-  if (options.size < 1) return absl::InvalidArgumentError(absl::StrCat("pool size must be positive, got ", options.size));
+  if (options.size < 1)
+    return absl::InvalidArgumentError(absl::StrCat("pool size must be positive, got ", options.size));
   if (options.max_attempts < 1) {
     return absl::InvalidArgumentError(absl::StrCat("max_attempts must be positive, got ", options.max_attempts));
   }
@@ -239,8 +236,8 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Pool::Acquire() {
       if (freed_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() && open_ >= options_.size) {
         observe_wait();
         return absl::ResourceExhaustedError(absl::StrCat("pool '", options_.name, "': no connection free within ",
-                                                         absl::FormatDuration(options_.acquire_timeout),
-                                                         " (size ", options_.size, ")"));
+                                                         absl::FormatDuration(options_.acquire_timeout), " (size ",
+                                                         options_.size, ")"));
       }
       continue;
     }

@@ -7,12 +7,11 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,8 +23,8 @@ class Registry;
 
 // A bounded pool of PostgreSQL connections and the one way services run SQL: InTransaction.
 //
-//   ASSIGN_OR_RETURN(auto pool, ptd::pg::Pool::Create({.url = url, .schema = "trading"}, &registry));
-//   absl::Status s = pool->InTransaction([&](pqxx::work& tx) -> absl::Status {
+//   absl::StatusOr<std::unique_ptr<Pool>> pool = Pool::Create({.url = url, .schema = "trading"}, &registry);
+//   absl::Status s = (*pool)->InTransaction([&](pqxx::work& tx) {
 //     tx.exec_params("UPDATE listing SET state = $2 WHERE id = $1", id, "open");
 //     return absl::OkStatus();   // commit; any error status rolls back
 //   });
@@ -34,7 +33,7 @@ namespace ptd::pg {
 struct PoolOptions {
   std::string url{};     // "postgresql://user@host:port/db" or a libpq key=value string
   std::string schema{};  // each connection's search_path is "<schema>, public"; empty leaves the server default
-  int size = 8;        // at most this many connections, opened on demand
+  int size = 8;          // at most this many connections, opened on demand
   // How long a caller waits for a free connection before RESOURCE_EXHAUSTED.
   absl::Duration acquire_timeout = absl::Seconds(5);
   std::string name = "default";  // the `pool` label of the metrics; unique per registry
@@ -43,6 +42,11 @@ struct PoolOptions {
 };
 
 enum class Isolation { kReadCommitted, kRepeatableRead, kSerializable };
+
+// A transaction function that returns absl::StatusOr<T> (rather than absl::Status).
+template <typename F>
+concept ReturnsStatusOr =
+    std::is_invocable_v<F&, pqxx::work&> && !std::is_convertible_v<std::invoke_result_t<F&, pqxx::work&>, absl::Status>;
 
 // Thread-safe. Never throws: libpqxx exceptions become statuses (see ToStatus).
 class Pool {
@@ -69,9 +73,7 @@ class Pool {
                              Isolation isolation = Isolation::kReadCommitted);
 
   // The same for a function returning absl::StatusOr<T>; the value of the attempt that committed.
-  template <typename F>
-    requires std::is_invocable_v<F&, pqxx::work&> &&
-             (!std::is_convertible_v<std::invoke_result_t<F&, pqxx::work&>, absl::Status>)
+  template <ReturnsStatusOr F>
   std::invoke_result_t<F&, pqxx::work&> InTransaction(F&& fn, Isolation isolation = Isolation::kReadCommitted);
 
   // A new connection outside the pool (same URL and search_path), for sessions that outlive one
@@ -116,9 +118,7 @@ bool IsRetryable(const absl::Status& status);
 
 // ---- implementation details ----
 
-template <typename F>
-  requires std::is_invocable_v<F&, pqxx::work&> &&
-           (!std::is_convertible_v<std::invoke_result_t<F&, pqxx::work&>, absl::Status>)
+template <ReturnsStatusOr F>
 std::invoke_result_t<F&, pqxx::work&> Pool::InTransaction(F&& fn, Isolation isolation) {
   std::optional<std::invoke_result_t<F&, pqxx::work&>> result;
   absl::Status status = InTransaction(

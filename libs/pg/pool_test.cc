@@ -1,13 +1,13 @@
 #include "libs/pg/pool.h"
 
+#include <prometheus/registry.h>
+
 #include <atomic>
 #include <barrier>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
 #include <thread>
-
-#include <catch2/catch.hpp>
-#include <prometheus/registry.h>
 
 #include "absl/strings/match.h"
 #include "tests/testing/testing.h"
@@ -71,7 +71,8 @@ TEST_CASE("pg: a transaction commits when its function returns OK and rolls back
   REQUIRE(pool->InTransaction([](pqxx::work& tx) {
                 tx.exec_params("INSERT INTO item VALUES ($1)", 1);
                 return absl::OkStatus();
-              }).ok());
+              })
+              .ok());
   absl::Status rejected = pool->InTransaction([](pqxx::work& tx) {
     tx.exec_params("INSERT INTO item VALUES ($1)", 2);
     return absl::FailedPreconditionError("item 2 is not wanted");
@@ -87,8 +88,9 @@ TEST_CASE("pg: a transaction commits when its function returns OK and rolls back
 
 TEST_CASE("pg: the StatusOr form returns the value of the committed attempt") {
   auto pool = MakePool({});
-  absl::StatusOr<std::string> answer = pool->InTransaction(
-      [](pqxx::work& tx) -> absl::StatusOr<std::string> { return tx.exec1("SELECT 'forty-two'")[0].as<std::string>(); });
+  absl::StatusOr<std::string> answer = pool->InTransaction([](pqxx::work& tx) -> absl::StatusOr<std::string> {
+    return tx.exec1("SELECT 'forty-two'")[0].as<std::string>();
+  });
   REQUIRE(answer.ok());
   CHECK(*answer == "forty-two");
 
@@ -100,8 +102,10 @@ TEST_CASE("pg: the StatusOr form returns the value of the committed attempt") {
 TEST_CASE("pg: each connection searches the pool's schema, then public") {
   std::string url = FreshDatabase("pg");
   auto setup = MakePool({.url = url});
-  REQUIRE(Exec(*setup, "CREATE SCHEMA trading; CREATE TABLE public.shared (x int); "
-                       "CREATE TABLE trading.listing (x int); INSERT INTO trading.listing VALUES (7)").ok());
+  REQUIRE(Exec(*setup,
+               "CREATE SCHEMA trading; CREATE TABLE public.shared (x int); "
+               "CREATE TABLE trading.listing (x int); INSERT INTO trading.listing VALUES (7)")
+              .ok());
 
   auto pool = MakePool({.url = url, .schema = "trading"});
   absl::StatusOr<int> x = pool->InTransaction([](pqxx::work& tx) -> absl::StatusOr<int> {
@@ -161,8 +165,8 @@ TEST_CASE("pg: an exception thrown by the function is caught and rolls back") {
 TEST_CASE("pg: conflicting serializable transactions are retried until both apply") {
   prometheus::Registry registry;
   auto pool = MakePool({.name = "serial"}, &registry);
-  REQUIRE(Exec(*pool, "CREATE TABLE counter (id int PRIMARY KEY, n int NOT NULL); INSERT INTO counter VALUES (1, 0)")
-              .ok());
+  REQUIRE(
+      Exec(*pool, "CREATE TABLE counter (id int PRIMARY KEY, n int NOT NULL); INSERT INTO counter VALUES (1, 0)").ok());
 
   // Both read n before either writes; without the retry one increment would be lost or fail.
   std::barrier both_have_read(2);
@@ -254,10 +258,12 @@ TEST_CASE("pg: a connection the server closed is replaced without failing the ca
   int before = backend_pid();
 
   auto admin = MakePool({.url = url});
-  REQUIRE(admin->InTransaction([&](pqxx::work& tx) {
-                 tx.exec_params("SELECT pg_terminate_backend($1)", before);
-                 return absl::OkStatus();
-               }).ok());
+  REQUIRE(admin
+              ->InTransaction([&](pqxx::work& tx) {
+                tx.exec_params("SELECT pg_terminate_backend($1)", before);
+                return absl::OkStatus();
+              })
+              .ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
 
   CHECK(backend_pid() != before);

@@ -86,9 +86,9 @@ std::string Value::DebugString() const {
     case Type::kInteger:
       return absl::StrCat(integer);
     case Type::kArray:
-      return absl::StrCat("[", absl::StrJoin(elements, ", ", [](std::string* out, const Value& v) {
-                            out->append(v.DebugString());
-                          }), "]");
+      return absl::StrCat(
+          "[", absl::StrJoin(elements, ", ", [](std::string* out, const Value& v) { out->append(v.DebugString()); }),
+          "]");
   }
   return "?";
 }

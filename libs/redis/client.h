@@ -15,8 +15,8 @@
 // A small, thread-safe Redis client over hiredis: a bounded pool of connections, binary-safe arguments
 // and replies, timeouts, and reconnection.
 //
-//   ASSIGN_OR_RETURN(auto redis, ptd::redis::Client::Create({.url = "redis://127.0.0.1:6379/0"}));
-//   absl::StatusOr<ptd::redis::Value> id = redis->Command({"XADD", stream, "*", "type", type});
+//   absl::StatusOr<std::unique_ptr<Client>> redis = Client::Create({.url = "redis://127.0.0.1:6379/0"});
+//   absl::StatusOr<Value> id = (*redis)->Command({"XADD", stream, "*", "type", type});
 namespace ptd::redis {
 
 struct Options {
