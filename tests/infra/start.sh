@@ -7,7 +7,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../tools/lib/servers.sh"
 dir="$build/test-infra"
 mkdir -p "$dir"
+# Each run starts from empty servers: whatever a previous run left is stopped and deleted.
 ptd_servers_stop "$dir" || true
+if [ -L "$dir/pg" ]; then rm -rf "$(readlink "$dir/pg")"; fi
+rm -rf "$dir"/pg "$dir"/redis "$dir"/*.port "$dir"/env
 pg_port=$(_ptd_free_port)
 redis_port=$(_ptd_free_port)
 while [ "$redis_port" = "$pg_port" ]; do redis_port=$(_ptd_free_port); done

@@ -33,7 +33,7 @@ std::string EnvOr(const char* name, const std::string& fallback) {
 const Infra& GetInfra() {
   static const Infra infra = [] {
     Infra out;
-    std::string path = EnvOr("PTD_TEST_INFRA_ENV", "");
+    std::string path = EnvOr("PTD_TEST_INFRA_ENV", BuildPath("test-infra/env"));
     std::ifstream in(path);
     if (!in) FAIL("no test infrastructure: run the test through ctest (fixture infra), missing " << path);
     std::string line;
@@ -82,7 +82,7 @@ int FreePort() {
 }
 
 std::string BuildPath(const std::string& relative) { return EnvOr("PTD_BUILD_DIR", ".") + "/" + relative; }
-std::string SourcePath(const std::string& relative) { return EnvOr("PTD_SOURCE_DIR", ".") + "/" + relative; }
+std::string SourcePath(const std::string& relative) { return EnvOr("PTD_SOURCE_DIR", PTD_SOURCE_DIR) + "/" + relative; }
 
 Process::Process(std::string name, std::vector<std::string> argv, std::map<std::string, std::string> env)
     : name_(std::move(name)) {
@@ -108,6 +108,8 @@ Process::Process(std::string name, std::vector<std::string> argv, std::map<std::
     ::dup2(log_fd, 1);
     ::dup2(log_fd, 2);
     ::execve(cargv[0], cargv.data(), cenv.data());
+    static const char kExecFailed[] = "testing: execve failed: no such program?\n";
+    (void)!::write(2, kExecFailed, sizeof(kExecFailed) - 1);
     ::_exit(127);
   }
   ::close(log_fd);

@@ -12,7 +12,8 @@
 // real service binaries.
 namespace ptd::testing {
 
-// The fixture's servers (from the file named by $PTD_TEST_INFRA_ENV). Fails the test when they are not up.
+// The fixture's servers (from $PTD_TEST_INFRA_ENV, by default $PTD_BUILD_DIR/test-infra/env, which the
+// `infra` fixture writes). Fails the test when they are not up.
 struct Infra {
   std::string pg_url;     // postgresql://ptd@127.0.0.1:PORT/postgres
   std::string redis_url;  // redis://127.0.0.1:PORT

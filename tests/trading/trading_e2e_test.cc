@@ -9,7 +9,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "libs/redis/redis.h"
+#include "libs/redis/client.h"
 #include "ptd/trading/v1/trading.grpc.pb.h"
 #include "tests/testing/testing.h"
 
