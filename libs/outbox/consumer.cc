@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <string_view>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -34,6 +36,16 @@ int64_t FaultFromEnvironment(const char* name) {
   return n;
 }
 
+// The fields the relay writes into each stream entry.
+constexpr std::pair<std::string_view, std::string Delivery::*> kEntryFields[] = {
+    {"id", &Delivery::event_id},
+    {"type", &Delivery::type},
+    {"aggregate_id", &Delivery::aggregate_id},
+    {"tenant_id", &Delivery::tenant_id},
+    {"request_id", &Delivery::request_id},
+    {"payload", &Delivery::payload},
+};
+
 // A stream entry, [id, [field, value, ...]], as a Delivery (fields nil when the entry was deleted).
 Delivery ToDelivery(const std::string& stream, const redis::Value& entry) {
   Delivery delivery;
@@ -42,20 +54,9 @@ Delivery ToDelivery(const std::string& stream, const redis::Value& entry) {
   delivery.entry_id = entry.elements[0].str;
   const std::vector<redis::Value>& fields = entry.elements[1].elements;
   for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-    const std::string& name = fields[i].str;
-    const std::string& value = fields[i + 1].str;
-    if (name == "id")
-      delivery.event_id = value;
-    else if (name == "type")
-      delivery.type = value;
-    else if (name == "aggregate_id")
-      delivery.aggregate_id = value;
-    else if (name == "tenant_id")
-      delivery.tenant_id = value;
-    else if (name == "request_id")
-      delivery.request_id = value;
-    else if (name == "payload")
-      delivery.payload = value;
+    for (const auto& [name, member] : kEntryFields) {
+      if (fields[i].str == name) delivery.*member = fields[i + 1].str;
+    }
   }
   return delivery;
 }
