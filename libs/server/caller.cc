@@ -1,11 +1,11 @@
 #include "libs/server/caller.h"
 
+#include <grpcpp/client_context.h>
+#include <grpcpp/server_context.h>
+
 #include <algorithm>
 #include <map>
 #include <string>
-
-#include <grpcpp/client_context.h>
-#include <grpcpp/server_context.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -25,9 +25,7 @@ std::string_view FirstValue(const std::multimap<grpc::string_ref, grpc::string_r
 
 }  // namespace
 
-bool Caller::HasRole(std::string_view role) const {
-  return std::find(roles.begin(), roles.end(), role) != roles.end();
-}
+bool Caller::HasRole(std::string_view role) const { return std::find(roles.begin(), roles.end(), role) != roles.end(); }
 
 absl::StatusOr<Caller> CallerOf(const grpc::ServerContextBase& context) {
   const auto& metadata = context.client_metadata();

@@ -1,10 +1,10 @@
 #include "libs/server/internal_token.h"
 
-#include <vector>
-
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+
+#include <vector>
 
 #include "libs/server/caller.h"
 #include "libs/server/rpc_observer.h"

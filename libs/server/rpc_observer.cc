@@ -1,13 +1,13 @@
 #include "libs/server/rpc_observer.h"
 
+#include <google/protobuf/descriptor.h>
+#include <grpcpp/support/string_ref.h>
+
 #include <chrono>
 #include <cmath>
 #include <map>
 #include <optional>
 #include <string>
-
-#include <google/protobuf/descriptor.h>
-#include <grpcpp/support/string_ref.h>
 
 #include "absl/strings/str_cat.h"
 #include "libs/core/ids.h"
@@ -108,33 +108,55 @@ class RpcObserver final : public grpc::experimental::Interceptor {
 
 std::string_view CodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "Canceled";
-    case grpc::StatusCode::UNKNOWN: return "Unknown";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "InvalidArgument";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DeadlineExceeded";
-    case grpc::StatusCode::NOT_FOUND: return "NotFound";
-    case grpc::StatusCode::ALREADY_EXISTS: return "AlreadyExists";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PermissionDenied";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "ResourceExhausted";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FailedPrecondition";
-    case grpc::StatusCode::ABORTED: return "Aborted";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OutOfRange";
-    case grpc::StatusCode::UNIMPLEMENTED: return "Unimplemented";
-    case grpc::StatusCode::INTERNAL: return "Internal";
-    case grpc::StatusCode::UNAVAILABLE: return "Unavailable";
-    case grpc::StatusCode::DATA_LOSS: return "DataLoss";
-    case grpc::StatusCode::UNAUTHENTICATED: return "Unauthenticated";
-    default: return "Unknown";
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "Canceled";
+    case grpc::StatusCode::UNKNOWN:
+      return "Unknown";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "InvalidArgument";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DeadlineExceeded";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NotFound";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "AlreadyExists";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PermissionDenied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "ResourceExhausted";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FailedPrecondition";
+    case grpc::StatusCode::ABORTED:
+      return "Aborted";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OutOfRange";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "Unimplemented";
+    case grpc::StatusCode::INTERNAL:
+      return "Internal";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "Unavailable";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DataLoss";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "Unauthenticated";
+    default:
+      return "Unknown";
   }
 }
 
 std::string_view TypeName(ServerRpcInfo::Type type) {
   switch (type) {
-    case ServerRpcInfo::Type::UNARY: return "unary";
-    case ServerRpcInfo::Type::CLIENT_STREAMING: return "client_stream";
-    case ServerRpcInfo::Type::SERVER_STREAMING: return "server_stream";
-    case ServerRpcInfo::Type::BIDI_STREAMING: return "bidi_stream";
+    case ServerRpcInfo::Type::UNARY:
+      return "unary";
+    case ServerRpcInfo::Type::CLIENT_STREAMING:
+      return "client_stream";
+    case ServerRpcInfo::Type::SERVER_STREAMING:
+      return "server_stream";
+    case ServerRpcInfo::Type::BIDI_STREAMING:
+      return "bidi_stream";
   }
   return "unary";
 }
@@ -142,7 +164,8 @@ std::string_view TypeName(ServerRpcInfo::Type type) {
 std::string_view TypeNameOfPath(std::string_view path) {
   MethodName name = SplitMethodPath(path);
   const google::protobuf::MethodDescriptor* method =
-      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(absl::StrCat(name.service, ".", name.method));
+      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+          absl::StrCat(name.service, ".", name.method));
   if (method == nullptr) return "unary";
   if (method->client_streaming() && method->server_streaming()) return "bidi_stream";
   if (method->client_streaming()) return "client_stream";
@@ -191,15 +214,14 @@ RpcMetrics::RpcMetrics(prometheus::Registry& registry)
                             .Register(registry)) {}
 
 void RpcMetrics::Started(const MethodName& method, std::string_view type) {
-  started_
-      .Add({{"grpc_service", method.service}, {"grpc_method", method.method}, {"grpc_type", std::string(type)}})
+  started_.Add({{"grpc_service", method.service}, {"grpc_method", method.method}, {"grpc_type", std::string(type)}})
       .Increment();
 }
 
 void RpcMetrics::Handled(const MethodName& method, std::string_view type, grpc::StatusCode code, double seconds) {
   // From half a millisecond (a cache hit) to ten seconds (past any sane deadline).
   static const prometheus::Histogram::BucketBoundaries kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                                    0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+                                                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
   handled_
       .Add({{"grpc_service", method.service},
             {"grpc_method", method.method},

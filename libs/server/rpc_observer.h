@@ -1,11 +1,6 @@
 #ifndef PTD_LIBS_SERVER_RPC_OBSERVER_H_
 #define PTD_LIBS_SERVER_RPC_OBSERVER_H_
 
-#include <memory>
-#include <set>
-#include <string>
-#include <string_view>
-
 #include <grpc/grpc.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/server_interceptor.h>
@@ -14,6 +9,11 @@
 #include <prometheus/family.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"

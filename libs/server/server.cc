@@ -1,7 +1,15 @@
 #include "libs/server/server.h"
 
 #include <fcntl.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/impl/server_initializer.h>
+#include <grpcpp/impl/service_type.h>
+#include <grpcpp/server_builder.h>
 #include <poll.h>
+#include <prometheus/exposer.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,15 +18,6 @@
 #include <exception>
 #include <mutex>
 #include <utility>
-
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/impl/server_builder_option.h>
-#include <grpcpp/impl/server_builder_plugin.h>
-#include <grpcpp/impl/server_initializer.h>
-#include <grpcpp/impl/service_type.h>
-#include <grpcpp/server_builder.h>
-#include <prometheus/exposer.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -165,10 +164,9 @@ absl::Status Server::Start() {
   static std::once_flag grpc_setup;
   std::call_once(grpc_setup, [] {
     grpc::health::v1::HealthCheckRequest::descriptor();
-    grpc::EnableDefaultHealthCheckService(true);  // process-wide
+    grpc::EnableDefaultHealthCheckService(true);                 // process-wide
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();  // process-wide, and not thread-safe
   });
-  if (!options_.service_name.empty()) log::SetService(options_.service_name);
 
   auto metrics = std::make_shared<RpcMetrics>(*options_.registry);
   health_watches_ = std::make_shared<server_internal::HealthWatches>();
@@ -176,7 +174,8 @@ absl::Status Server::Start() {
     try {
       exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_address, /*num_threads=*/2);
     } catch (const std::exception& e) {
-      return absl::UnavailableError(absl::StrCat("cannot serve /metrics on ", options_.metrics_address, ": ", e.what()));
+      return absl::UnavailableError(
+          absl::StrCat("cannot serve /metrics on ", options_.metrics_address, ": ", e.what()));
     }
     exposer_->RegisterCollectable(options_.registry);
     std::vector<int> ports = exposer_->GetListeningPorts();
@@ -231,9 +230,8 @@ absl::Status Server::Start() {
     state_ = State::kRunning;
   }
   watcher_ = std::thread([this, signal_fd] { WatchSignals(signal_fd); });
-  log::Info("server started", {{"grpc_port", grpc_port_},
-                               {"metrics_port", metrics_port_},
-                               {"services", service_names_}});
+  log::Info("server started",
+            {{"grpc_port", grpc_port_}, {"metrics_port", metrics_port_}, {"services", service_names_}});
   return absl::OkStatus();
 }
 
@@ -312,6 +310,7 @@ void Server::SetServing(bool serving) {
 }
 
 int RunServer(ServerOptions options, const std::vector<grpc::Service*>& services) {
+  if (!options.service_name.empty()) log::SetService(options.service_name);
   Server server(std::move(options));
   for (grpc::Service* service : services) server.AddService(service);
   if (absl::Status status = server.Start(); !status.ok()) {

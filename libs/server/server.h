@@ -1,13 +1,13 @@
 #ifndef PTD_LIBS_SERVER_SERVER_H_
 #define PTD_LIBS_SERVER_SERVER_H_
 
+#include <grpcpp/server.h>
+#include <prometheus/registry.h>
+
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/server.h>
-#include <prometheus/registry.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -38,10 +38,10 @@ class HealthWatches;
 namespace ptd {
 
 struct ServerOptions {
-  std::string service_name;                    // becomes the log's "service" (ptd::log::SetService)
-  std::string grpc_address = "127.0.0.1:0";    // port 0: any free port, see grpc_port()
-  std::string metrics_address;                 // e.g. "127.0.0.1:9100"; empty = no /metrics
-  std::string internal_token;                  // required
+  std::string service_name;                  // RunServer makes it the log's "service"
+  std::string grpc_address = "127.0.0.1:0";  // port 0: any free port, see grpc_port()
+  std::string metrics_address;               // e.g. "127.0.0.1:9100"; empty = no /metrics
+  std::string internal_token;                // required
   // After SIGTERM (or Shutdown()): how long health says NOT_SERVING while calls are still served, so that load
   // balancers notice before the port closes.
   absl::Duration shutdown_grace = absl::Seconds(0);
@@ -107,8 +107,9 @@ class Server {
   std::thread watcher_;
 };
 
-// For main(): starts a Server with `services` and waits until it has stopped. Returns the exit code: 0 after a
-// graceful stop, 1 when the server could not start (logged).
+// For main(): sets the log's service name (call it before starting threads that log: ptd::log's settings are
+// not synchronised), starts a Server with `services` and waits until it has stopped. Returns the exit code: 0
+// after a graceful stop, 1 when the server could not start (logged).
 int RunServer(ServerOptions options, const std::vector<grpc::Service*>& services);
 
 }  // namespace ptd

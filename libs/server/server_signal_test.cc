@@ -1,13 +1,12 @@
 // The Server in its own process, stopped the way Kubernetes stops it.
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <string>
 #include <thread>
-
-#include <catch2/catch.hpp>
-#include <grpcpp/grpcpp.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "libs/server/caller.h"
@@ -34,8 +33,7 @@ TEST_CASE("server: on SIGTERM the server says NOT_SERVING, finishes the calls in
   int port = testing::FreePort();
   int metrics_port = testing::FreePort();
   testing::Process process("server_test_main",
-                           {kServerTestMain,
-                            "--grpc-address=127.0.0.1:" + std::to_string(port),
+                           {kServerTestMain, "--grpc-address=127.0.0.1:" + std::to_string(port),
                             "--metrics-address=127.0.0.1:" + std::to_string(metrics_port),
                             "--internal-token=signal-test-token", "--shutdown-grace=1s", "--drain-timeout=10s"});
   REQUIRE(testing::WaitForPort(port));
@@ -55,8 +53,8 @@ TEST_CASE("server: on SIGTERM the server says NOT_SERVING, finishes the calls in
     status = servertest::v1::EchoService::NewStub(channel)->Echo(&context, request, &response);
   });
   REQUIRE(testing::WaitFor([&] {
-    return testing::HttpGet(metrics_port, "/metrics")
-               .find("grpc_server_started_total{grpc_method=\"Echo\"") != std::string::npos;
+    return testing::HttpGet(metrics_port, "/metrics").find("grpc_server_started_total{grpc_method=\"Echo\"") !=
+           std::string::npos;
   }));
 
   process.Signal(SIGTERM);

@@ -1,5 +1,13 @@
 #include "libs/server/server.h"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/client_unary_call.h>
+#include <grpcpp/support/sync_stream.h>
+#include <prometheus/counter.h>
+
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
 #include <set>
@@ -7,14 +15,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <catch2/catch.hpp>
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/descriptor.pb.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/impl/client_unary_call.h>
-#include <grpcpp/support/sync_stream.h>
-#include <prometheus/counter.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1/reflection.pb.h"
@@ -91,7 +91,8 @@ HealthCheckResponse::ServingStatus HealthOf(const std::shared_ptr<grpc::Channel>
 
 // One reflection conversation. gRPC 1.51 serves grpc.reflection.v1alpha, whose messages are v1's on the wire.
 std::vector<grpc::reflection::v1::ServerReflectionResponse> Reflect(
-    const std::shared_ptr<grpc::Channel>& channel, const std::vector<grpc::reflection::v1::ServerReflectionRequest>& requests) {
+    const std::shared_ptr<grpc::Channel>& channel,
+    const std::vector<grpc::reflection::v1::ServerReflectionRequest>& requests) {
   using Request = grpc::reflection::v1::ServerReflectionRequest;
   using Response = grpc::reflection::v1::ServerReflectionResponse;
   grpc::ClientContext context;
@@ -172,8 +173,8 @@ TEST_CASE("server: a call without the right internal token is refused before its
     HealthCheckResponse health_response;
     // Same messages, another service name: no such method.
     grpc::internal::RpcMethod method("/ptd.servertest.v1.Nothing/Here", grpc::internal::RpcMethod::NORMAL_RPC);
-    grpc::Status status = grpc::internal::BlockingUnaryCall(f.channel.get(), method, &context, health_request,
-                                                            &health_response);
+    grpc::Status status =
+        grpc::internal::BlockingUnaryCall(f.channel.get(), method, &context, health_request, &health_response);
     CHECK(status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
   }
   SECTION("the right token; handlers never see it") {
@@ -368,7 +369,12 @@ TEST_CASE("server: /metrics counts calls by service, method, type and code") {
 
 TEST_CASE("server: the service's own metrics are served on the same page") {
   Fixture f({.metrics_address = "127.0.0.1:0"});
-  prometheus::BuildCounter().Name("ptd_test_things_total").Help("Things.").Register(f.server->registry()).Add({}).Increment(3);
+  prometheus::BuildCounter()
+      .Name("ptd_test_things_total")
+      .Help("Things.")
+      .Register(f.server->registry())
+      .Add({})
+      .Increment(3);
   std::string page = testing::HttpGet(f.server->metrics_port(), "/metrics");
   CHECK(page.find("ptd_test_things_total 3") != std::string::npos);
 }
