@@ -98,6 +98,7 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const PoolOptions& opt
 
 absl::Status ToStatus(const std::exception& e) {
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    if (sql->sqlstate() == "40001" || sql->sqlstate() == "40P01") return Retryable(e.what(), sql->sqlstate());
     return WithSqlState(CodeOfSqlState(sql->sqlstate()), e.what(), sql->sqlstate());
   }
   if (dynamic_cast<const pqxx::serialization_failure*>(&e)) return Retryable(e.what(), "40001");
