@@ -1,0 +1,408 @@
+#include "services/gateway/gateway.h"
+
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+#include <grpcpp/support/proto_buffer_writer.h>
+#include <prometheus/text_serializer.h>
+
+#include <chrono>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "libs/core/ids.h"
+#include "libs/core/log.h"
+#include "libs/server/caller.h"
+#include "services/gateway/domain/errors.h"
+
+namespace ptd::gateway {
+
+namespace http = boost::beast::http;
+
+struct Gateway::Exchange {
+  HttpRequest request;
+  Peer peer;
+  std::function<void(HttpResponse&&)> respond;
+  std::chrono::steady_clock::time_point start;
+  std::string request_id;
+  std::string origin;
+  std::string route_label = "unmatched";
+  const Route* route = nullptr;
+  std::optional<Identity> identity;
+  std::unique_ptr<google::protobuf::Message> message;  // the request, then the response
+  grpc::ClientContext context;
+  grpc::ByteBuffer request_buffer;
+  grpc::ByteBuffer response_buffer;
+};
+
+namespace {
+
+constexpr char kJson[] = "application/json";
+
+// 1 to 128 characters of [A-Za-z0-9._:-], as the services accept (libs/server).
+bool IsUsableRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' || c == '-';
+  });
+}
+
+// gRPC's timeout header syntax: up to 8 digits and a unit (H, M, S, m, u, n). nullopt when malformed.
+std::optional<absl::Duration> ParseGrpcTimeout(std::string_view text) {
+  if (text.size() < 2 || text.size() > 9) return std::nullopt;
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(absl::string_view(text.data(), text.size() - 1), &value) || value < 0) return std::nullopt;
+  switch (text.back()) {
+    case 'H': return absl::Hours(value);
+    case 'M': return absl::Minutes(value);
+    case 'S': return absl::Seconds(value);
+    case 'm': return absl::Milliseconds(value);
+    case 'u': return absl::Microseconds(value);
+    case 'n': return absl::Nanoseconds(value);
+    default: return std::nullopt;
+  }
+}
+
+std::string_view HeaderOf(const HttpRequest& request, http::field field) {
+  auto it = request.find(field);
+  if (it == request.end()) return {};
+  return std::string_view(it->value().data(), it->value().size());
+}
+
+std::string_view HeaderOf(const HttpRequest& request, std::string_view name) {
+  auto it = request.find(boost::beast::string_view(name.data(), name.size()));
+  if (it == request.end()) return {};
+  return std::string_view(it->value().data(), it->value().size());
+}
+
+}  // namespace
+
+Gateway::Gateway(GatewayOptions options, const RouteTable& routes, google::protobuf::MessageFactory& message_factory,
+                 Backends& backends, Authenticator& authenticator, RateLimiter* rate_limiter,
+                 std::shared_ptr<prometheus::Registry> registry, std::string openapi_json,
+                 std::function<void()> before_metrics_scrape)
+    : options_(std::move(options)),
+      routes_(routes),
+      backends_(backends),
+      authenticator_(authenticator),
+      rate_limiter_(rate_limiter),
+      registry_(std::move(registry)),
+      openapi_json_(std::move(openapi_json)),
+      before_metrics_scrape_(std::move(before_metrics_scrape)),
+      requests_(prometheus::BuildCounter()
+                    .Name("http_requests_total")
+                    .Help("HTTP requests answered, by route template, method and status code")
+                    .Register(*registry_)),
+      duration_(prometheus::BuildHistogram()
+                    .Name("http_request_duration_seconds")
+                    .Help("Time from a complete request to its response being handed to the connection, by route")
+                    .Register(*registry_)),
+      rate_limit_errors_(prometheus::BuildCounter()
+                             .Name("gateway_rate_limit_errors_total")
+                             .Help("Requests let through because Redis could not be asked about the rate limit")
+                             .Register(*registry_)
+                             .Add({})) {
+  for (const auto& route : routes_.routes()) {
+    prototypes_[route.get()] = {message_factory.GetPrototype(route->method->input_type()),
+                                message_factory.GetPrototype(route->method->output_type())};
+  }
+}
+
+void Gateway::SetReadiness(Readiness readiness) {
+  absl::MutexLock lock(&readiness_mu_);
+  readiness_ = std::move(readiness);
+}
+
+bool Gateway::OriginAllowed(std::string_view origin) const {
+  for (const std::string& allowed : options_.cors_origins) {
+    if (allowed == "*" || allowed == origin) return true;
+  }
+  return false;
+}
+
+void Gateway::AddCorsHeaders(const Exchange& exchange, HttpResponse& response) const {
+  if (exchange.origin.empty() || !OriginAllowed(exchange.origin)) return;
+  response.set(http::field::access_control_allow_origin, exchange.origin);
+  response.set(http::field::vary, "Origin");
+  response.set(http::field::access_control_expose_headers, "X-Request-Id, Retry-After");
+}
+
+HttpResponse Gateway::ErrorResponse(const Exchange& exchange, int http_status, const std::string& body) {
+  HttpResponse response{static_cast<http::status>(http_status), exchange.request.version()};
+  response.set(http::field::content_type, kJson);
+  response.body() = body;
+  return response;
+}
+
+HttpResponse Gateway::Reject(int status, const std::string& message) {
+  absl::StatusCode code = status == 413 || status == 431 ? absl::StatusCode::kResourceExhausted
+                                                         : absl::StatusCode::kInvalidArgument;
+  HttpResponse response{static_cast<http::status>(status), 11};
+  response.set(http::field::content_type, kJson);
+  std::string request_id = NewId();
+  response.set("X-Request-Id", request_id);
+  response.body() = ErrorBody(code, message, "");
+  std::string code_text = std::to_string(status);
+  {
+    absl::MutexLock lock(&metrics_mu_);
+    requests_.Add({{"route", "unparsed"}, {"method", ""}, {"code", code_text}}).Increment();
+  }
+  if (options_.log_requests) {
+    log::ScopedRequestId scoped(request_id);
+    log::Info("http request refused", {{"status", status}, {"error", message}});
+  }
+  return response;
+}
+
+void Gateway::Finish(std::shared_ptr<Exchange> exchange, HttpResponse response, std::string_view grpc_code) {
+  response.set("X-Request-Id", exchange->request_id);
+  if (exchange->route != nullptr) response.set(http::field::cache_control, "no-store");
+  AddCorsHeaders(*exchange, response);
+  const int status = static_cast<int>(response.result_int());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - exchange->start).count();
+  std::string method(exchange->request.method_string().data(), exchange->request.method_string().size());
+  {
+    std::string counter_key = absl::StrCat(exchange->route_label, "|", method, "|", status);
+    absl::MutexLock lock(&metrics_mu_);
+    prometheus::Counter*& counter = request_counters_[counter_key];
+    if (counter == nullptr) {
+      counter = &requests_.Add({{"route", exchange->route_label}, {"method", method}, {"code", std::to_string(status)}});
+    }
+    counter->Increment();
+    prometheus::Histogram*& histogram = duration_histograms_[exchange->route_label];
+    if (histogram == nullptr) {
+      histogram = &duration_.Add({{"route", exchange->route_label}},
+                                 prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                         0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+    }
+    histogram->Observe(seconds);
+  }
+  if (options_.log_requests) {
+    log::ScopedRequestId scoped(exchange->request_id);
+    std::string_view target(exchange->request.target().data(), exchange->request.target().size());
+    nlohmann::json fields = {{"method", method},
+                             {"path", target.substr(0, target.find('?'))},
+                             {"route", exchange->route_label},
+                             {"status", status},
+                             {"duration_ms", seconds * 1000},
+                             {"remote", exchange->peer.address}};
+    if (!grpc_code.empty()) fields["grpc_code"] = grpc_code;
+    if (exchange->identity) {
+      fields["tenant"] = exchange->identity->tenant;
+      fields["subject"] = exchange->identity->subject;
+    }
+    log::Write(status >= 500 ? log::Level::kWarn : log::Level::kInfo, "http request", fields);
+  }
+  exchange->respond(std::move(response));
+}
+
+void Gateway::Handle(HttpRequest&& request, const Peer& peer, std::function<void(HttpResponse&&)> respond) {
+  auto exchange = std::make_shared<Exchange>();
+  exchange->start = std::chrono::steady_clock::now();
+  exchange->request = std::move(request);
+  exchange->peer = peer;
+  exchange->respond = std::move(respond);
+  const HttpRequest& req = exchange->request;
+  std::string_view given_id = HeaderOf(req, "x-request-id");
+  exchange->request_id = IsUsableRequestId(given_id) ? std::string(given_id) : NewId();
+  exchange->origin = std::string(HeaderOf(req, http::field::origin));
+
+  std::string_view target(req.target().data(), req.target().size());
+  size_t question = target.find('?');
+  std::string_view path = target.substr(0, question);
+  std::string_view query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+  std::string_view method(req.method_string().data(), req.method_string().size());
+
+  auto fail = [&](int http_status, const absl::Status& status) {
+    Finish(exchange, ErrorResponse(*exchange, http_status, ErrorBody(status)));
+  };
+  auto ok_json = [&](std::string body, std::string_view content_type = kJson) {
+    HttpResponse response{http::status::ok, req.version()};
+    response.set(http::field::content_type, boost::beast::string_view(content_type.data(), content_type.size()));
+    response.body() = std::move(body);
+    return response;
+  };
+
+  // CORS preflight.
+  if (method == "OPTIONS" && !HeaderOf(req, http::field::access_control_request_method).empty()) {
+    exchange->route_label = "preflight";
+    HttpResponse response{http::status::no_content, req.version()};
+    if (OriginAllowed(exchange->origin)) {
+      response.set(http::field::access_control_allow_methods, "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+      response.set(http::field::access_control_allow_headers,
+                   "Authorization, Content-Type, X-API-Key, X-Request-Id, Grpc-Timeout");
+      response.set(http::field::access_control_max_age, "600");
+    }
+    return Finish(exchange, std::move(response));
+  }
+
+  // Built-in endpoints.
+  if (method == "GET") {
+    if (path == "/healthz") {
+      exchange->route_label = "/healthz";
+      return Finish(exchange, ok_json(R"({"status":"ok"})"));
+    }
+    if (path == "/readyz") {
+      exchange->route_label = "/readyz";
+      Readiness readiness;
+      {
+        absl::MutexLock lock(&readiness_mu_);
+        readiness = readiness_;
+      }
+      HttpResponse response = ok_json(readiness.json.empty() ? R"({"ready":false})" : readiness.json);
+      if (!readiness.ready) response.result(http::status::service_unavailable);
+      return Finish(exchange, std::move(response));
+    }
+    if (path == "/metrics") {
+      exchange->route_label = "/metrics";
+      if (before_metrics_scrape_) before_metrics_scrape_();
+      return Finish(exchange, ok_json(prometheus::TextSerializer().Serialize(registry_->Collect()),
+                                      "text/plain; version=0.0.4"));
+    }
+    if (path == "/openapi.json") {
+      exchange->route_label = "/openapi.json";
+      return Finish(exchange, ok_json(openapi_json_));
+    }
+  }
+
+  // The route.
+  RouteTable::Lookup lookup = routes_.Find(method, path);
+  if (!lookup.match) {
+    if (lookup.path_known) {
+      HttpResponse response = ErrorResponse(
+          *exchange, 405,
+          ErrorBody(absl::UnimplementedError(absl::StrCat(std::string(method), " is not allowed on ", std::string(path)))));
+      response.set(http::field::allow, absl::StrJoin(lookup.allowed_methods, ", "));
+      return Finish(exchange, std::move(response));
+    }
+    return fail(404, absl::NotFoundError(absl::StrCat("no API at ", std::string(method), " ", std::string(path))));
+  }
+  const Route& route = *lookup.match->route;
+  exchange->route = &route;
+  exchange->route_label = route.path.text();
+
+  // Who is calling.
+  absl::StatusOr<std::optional<Identity>> identity =
+      authenticator_.Authenticate(HeaderOf(req, http::field::authorization), HeaderOf(req, "x-api-key"));
+  if (!identity.ok()) {
+    if (identity.status().code() != absl::StatusCode::kUnauthenticated) return fail(503, identity.status());
+    HttpResponse response = ErrorResponse(*exchange, 401, ErrorBody(identity.status()));
+    response.set(http::field::www_authenticate, "Bearer");
+    return Finish(exchange, std::move(response));
+  }
+  exchange->identity = *std::move(identity);
+  if (!exchange->identity && !route.allow_anonymous) {
+    HttpResponse response = ErrorResponse(
+        *exchange, 401,
+        ErrorBody(absl::UnauthenticatedError("send an access token (Authorization: Bearer ...) or an X-API-Key")));
+    response.set(http::field::www_authenticate, "Bearer");
+    return Finish(exchange, std::move(response));
+  }
+
+  // Rate limits.
+  if (rate_limiter_ != nullptr) {
+    std::vector<Bucket> buckets;
+    if (exchange->identity) {
+      const Identity& who = *exchange->identity;
+      // One hash tag per tenant keeps a request's buckets in one Redis Cluster slot.
+      buckets.push_back({absl::StrCat("ptd:gateway:rate:{", who.tenant, "}:tenant"), options_.tenant_limit});
+      if (!who.api_key_id.empty()) {
+        buckets.push_back({absl::StrCat("ptd:gateway:rate:{", who.tenant, "}:key:", who.api_key_id),
+                           options_.api_key_limit});
+      }
+    } else {
+      buckets.push_back({absl::StrCat("ptd:gateway:rate:{ip:", peer.address, "}"), options_.anonymous_limit});
+    }
+    absl::StatusOr<RateDecision> decision = rate_limiter_->Take(buckets);
+    if (!decision.ok()) {
+      // Fail open: losing Redis must not take the API down; the limit is protection, not accounting.
+      rate_limit_errors_.Increment();
+    } else if (!decision->allowed) {
+      int64_t seconds = std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(decision->retry_after, absl::Seconds(1))));
+      HttpResponse response =
+          ErrorResponse(*exchange, 429, ErrorBody(absl::ResourceExhaustedError("rate limit exceeded; retry later")));
+      response.set(http::field::retry_after, std::to_string(seconds));
+      return Finish(exchange, std::move(response));
+    }
+  }
+
+  // JSON -> protobuf.
+  if (!req.body().empty()) {
+    std::string_view content_type = HeaderOf(req, http::field::content_type);
+    if (!content_type.empty() && !absl::StartsWithIgnoreCase(absl::string_view(content_type.data(), content_type.size()),
+                                                             "application/json")) {
+      return fail(415, absl::InvalidArgumentError("the body must be JSON (Content-Type: application/json)"));
+    }
+  }
+  exchange->message.reset(prototypes_.at(&route).request->New());
+  if (absl::Status s = BuildRequest(*lookup.match, query, req.body(), options_.transcode, exchange->message.get());
+      !s.ok()) {
+    return fail(400, s);
+  }
+  CallBackend(std::move(exchange));
+}
+
+void Gateway::CallBackend(std::shared_ptr<Exchange> exchange) {
+  const Route& route = *exchange->route;
+  const Backends::Backend* backend = backends_.For(route.package);
+  if (backend == nullptr) {
+    return Finish(exchange, ErrorResponse(*exchange, 503,
+                                          ErrorBody(absl::UnavailableError(absl::StrCat(
+                                              "no backend is configured for ", route.package)))));
+  }
+  absl::Duration timeout = options_.backend_timeout;
+  if (auto client = ParseGrpcTimeout(HeaderOf(exchange->request, "grpc-timeout")); client && *client < timeout) {
+    timeout = *client;
+  }
+  grpc::ClientContext& context = exchange->context;
+  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(timeout));
+  Caller caller;
+  caller.request_id = exchange->request_id;
+  if (exchange->identity) {
+    caller.tenant_id = exchange->identity->tenant;
+    caller.subject = exchange->identity->subject;
+    caller.roles = exchange->identity->roles;
+  }
+  AttachCaller(context, caller, options_.internal_token);
+
+  bool own_buffer = false;
+  grpc::Status serialized = grpc::SerializationTraits<google::protobuf::Message>::Serialize(
+      *exchange->message, &exchange->request_buffer, &own_buffer);
+  if (!serialized.ok()) {
+    return Finish(exchange, ErrorResponse(*exchange, 500, ErrorBody(absl::InternalError("cannot serialize the request"))));
+  }
+  Exchange* raw = exchange.get();
+  backend->Stub().UnaryCall(
+      &raw->context, route.grpc_path, grpc::StubOptions(), &raw->request_buffer, &raw->response_buffer,
+      [this, exchange = std::move(exchange)](grpc::Status status) mutable {
+        const absl::StatusCode code = static_cast<absl::StatusCode>(status.error_code());
+        std::string_view code_name = CodeName(code);
+        if (!status.ok()) {
+          return Finish(exchange, ErrorResponse(*exchange, HttpStatusOf(code),
+                                                ErrorBody(code, status.error_message(), status.error_details())),
+                        code_name);
+        }
+        const Route& route = *exchange->route;
+        exchange->message.reset(prototypes_.at(&route).response->New());
+        grpc::Status parsed =
+            grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&exchange->response_buffer,
+                                                                                exchange->message.get());
+        if (!parsed.ok()) {
+          return Finish(exchange, ErrorResponse(*exchange, 502, ErrorBody(absl::InternalError(
+                                                                    "the service's response could not be parsed"))),
+                        code_name);
+        }
+        absl::StatusOr<std::string> json = RenderResponse(route, *exchange->message, options_.transcode);
+        if (!json.ok()) return Finish(exchange, ErrorResponse(*exchange, 500, ErrorBody(json.status())), code_name);
+        HttpResponse response{http::status::ok, exchange->request.version()};
+        response.set(http::field::content_type, kJson);
+        response.body() = *std::move(json);
+        Finish(exchange, std::move(response), code_name);
+      });
+}
+
+}  // namespace ptd::gateway

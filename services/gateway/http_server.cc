@@ -1,0 +1,257 @@
+#include "services/gateway/http_server.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <optional>
+#include <type_traits>
+
+#include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
+#include "absl/strings/str_cat.h"
+#include "libs/core/log.h"
+
+namespace ptd::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  HttpHandler handler;
+  HttpRejectHandler reject;
+  net::io_context ioc;
+  std::optional<ssl::context> tls;
+  tcp::acceptor acceptor{ioc};
+  std::vector<std::thread> threads;
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> stopping{false};
+  bool stopped = false;
+
+  void Accept();
+};
+
+namespace {
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(HttpServer::Impl& server, Stream stream, Peer peer)
+      : server_(server), stream_(std::move(stream)), peer_(std::move(peer)) {}
+
+  void Run() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      beast::get_lowest_layer(stream_).expires_after(ToChrono(server_.options.idle_timeout));
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return;  // a client that cannot speak TLS to us: nothing to answer
+                                self->ReadHeader();
+                              });
+    } else {
+      ReadHeader();
+    }
+  }
+
+ private:
+  static std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(absl::ToChronoNanoseconds(d));
+  }
+
+  void ReadHeader() {
+    parser_.emplace();
+    parser_->body_limit(server_.options.max_body_bytes);
+    parser_->header_limit(server_.options.max_header_bytes);
+    beast::get_lowest_layer(stream_).expires_after(ToChrono(server_.options.idle_timeout));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, parser_->get().version());
+      http::async_write(stream_, *cont, [self = this->shared_from_this(), cont](beast::error_code ec, size_t) {
+        if (ec) return self->Close();
+        self->ReadBody();
+      });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+        (ec == http::error::partial_message && buffer_.size() == 0)) {
+      return Close();
+    }
+    int status = 400;
+    std::string message = absl::StrCat("malformed HTTP request: ", ec.message());
+    if (ec == http::error::body_limit) {
+      status = 413;
+      message = absl::StrCat("the body is larger than the limit of ", server_.options.max_body_bytes, " bytes");
+    } else if (ec == http::error::header_limit) {
+      status = 431;
+      message = absl::StrCat("the headers are larger than the limit of ", server_.options.max_header_bytes, " bytes");
+    }
+    HttpResponse res = server_.reject(status, message);
+    unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+    // After a refused request the rest of the stream cannot be trusted: close.
+    Write(std::move(res), /*keep_alive=*/false, version, /*counted=*/false);
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (ec) return OnReadError(ec);
+    HttpRequest request = parser_->release();
+    bool keep_alive = request.keep_alive();
+    unsigned version = request.version();
+    server_.in_flight.fetch_add(1);
+    server_.handler(std::move(request), peer_,
+                    [self = this->shared_from_this(), keep_alive, version](HttpResponse&& res) {
+                      net::post(self->stream_.get_executor(),
+                                [self, res = std::move(res), keep_alive, version]() mutable {
+                                  self->Write(std::move(res), keep_alive && !self->server_.stopping.load(), version,
+                                              /*counted=*/true);
+                                });
+                    });
+  }
+
+  void Write(HttpResponse&& res, bool keep_alive, unsigned version, bool counted) {
+    auto response = std::make_shared<HttpResponse>(std::move(res));
+    response->version(version);
+    response->keep_alive(keep_alive);
+    response->prepare_payload();
+    beast::get_lowest_layer(stream_).expires_after(ToChrono(server_.options.idle_timeout));
+    http::async_write(stream_, *response,
+                      [self = this->shared_from_this(), response, keep_alive, counted](beast::error_code ec, size_t) {
+                        if (counted) self->server_.in_flight.fetch_sub(1);
+                        if (ec || !keep_alive) return self->Close();
+                        self->ReadHeader();
+                      });
+  }
+
+  void Close() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->stream_).socket().close(ignored);
+      });
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream_.socket().close(ignored);
+    }
+  }
+
+  HttpServer::Impl& server_;
+  Stream stream_;
+  Peer peer_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+void HttpServer::Impl::Accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (!acceptor.is_open()) return;  // stopping
+      log::Warn("http accept failed", {{"error", ec.message()}});
+      return Accept();
+    }
+    Peer peer;
+    beast::error_code addr_ec;
+    auto remote = socket.remote_endpoint(addr_ec);
+    if (!addr_ec) peer.address = remote.address().to_string();
+    socket.set_option(tcp::no_delay(true), addr_ec);
+    if (tls) {
+      peer.tls = true;
+      std::make_shared<Session<TlsStream>>(*this, TlsStream(std::move(socket), *tls), std::move(peer))->Run();
+    } else {
+      std::make_shared<Session<PlainStream>>(*this, PlainStream(std::move(socket)), std::move(peer))->Run();
+    }
+    Accept();
+  });
+}
+
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler, HttpRejectHandler reject)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->handler = std::move(handler);
+  impl_->reject = std::move(reject);
+}
+
+HttpServer::~HttpServer() { Stop(absl::ZeroDuration()); }
+
+absl::Status HttpServer::Start() {
+  const HttpServerOptions& o = impl_->options;
+  if (!o.tls_cert_file.empty() || !o.tls_key_file.empty()) {
+    if (o.tls_cert_file.empty() || o.tls_key_file.empty()) {
+      return absl::InvalidArgumentError("TLS needs both a certificate and a key");
+    }
+    impl_->tls.emplace(ssl::context::tls_server);
+    impl_->tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                            ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+    beast::error_code ec;
+    impl_->tls->use_certificate_chain_file(o.tls_cert_file, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("TLS certificate ", o.tls_cert_file, ": ", ec.message()));
+    impl_->tls->use_private_key_file(o.tls_key_file, ssl::context::pem, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("TLS key ", o.tls_key_file, ": ", ec.message()));
+  }
+  size_t colon = o.address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(o.address.substr(colon + 1), &port)) {
+    return absl::InvalidArgumentError(absl::StrCat("HTTP address must be host:port, got \"", o.address, "\""));
+  }
+  std::string host = o.address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  beast::error_code ec;
+  auto address = net::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("HTTP address: bad host \"", host, "\""));
+  tcp::endpoint endpoint(address, static_cast<uint16_t>(port));
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot listen on ", o.address, ": ", ec.message()));
+  port_ = acceptor.local_endpoint().port();
+  impl_->Accept();
+  for (int i = 0; i < std::max(1, o.threads); ++i) {
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  }
+  return absl::OkStatus();
+}
+
+void HttpServer::Stop(absl::Duration drain) {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->stopping.store(true);
+  net::post(impl_->ioc, [this] {
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+  });
+  absl::Time deadline = absl::Now() + drain;
+  while (impl_->in_flight.load() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  impl_->ioc.stop();
+  for (std::thread& t : impl_->threads) {
+    if (t.joinable()) t.join();
+  }
+}
+
+}  // namespace ptd::gateway
