@@ -5,10 +5,10 @@
 
 #include "libs/core/config.h"
 #include "libs/core/log.h"
-#include "libs/outbox/outbox.h"
+#include "libs/outbox/relay.h"
 #include "libs/pg/migrate.h"
 #include "libs/pg/pool.h"
-#include "libs/redis/redis.h"
+#include "libs/redis/client.h"
 #include "libs/server/server.h"
 #include "services/trading/trading_service.h"
 

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 dir="$build/test-infra"
 mkdir -p "$dir"
 # Each run starts from empty servers: whatever a previous run left is stopped and deleted.
-ptd_servers_stop "$dir" || true
+ptd_servers_stop "$dir" immediate || true
 if [ -L "$dir/pg" ]; then rm -rf "$(readlink "$dir/pg")"; fi
 rm -rf "$dir"/pg "$dir"/redis "$dir"/*.port "$dir"/env
 pg_port=$(_ptd_free_port)

@@ -2,7 +2,8 @@
 # Sourced by tools/ptd (the platform) and tests/infra/*.sh (the test fixture). No system service is touched.
 #
 #   ptd_servers_start DIR PG_PORT REDIS_PORT   start both (initialising DIR on first use); idempotent
-#   ptd_servers_stop DIR                        stop both
+#   ptd_servers_stop DIR [MODE]                 stop both (PostgreSQL shutdown mode: fast, or immediate for
+#                                               throw-away test data)
 #   ptd_servers_status DIR                      prints one line per server; exit 1 if any is down
 
 _ptd_pg_bin() {
@@ -86,13 +87,13 @@ CONF
 }
 
 ptd_servers_stop() {
-  local dir=$1 bin pgdata
+  local dir=$1 mode=${2:-fast} bin pgdata
   [ -d "$dir" ] || return 0
   bin=$(_ptd_pg_bin) || return 1
   pgdata="$dir/pg"
   [ -L "$pgdata" ] && pgdata=$(readlink "$pgdata")
   if [ -f "$pgdata/postmaster.pid" ]; then
-    _ptd_as_pg "$bin/pg_ctl" -D "$pgdata" -m fast -w stop >/dev/null 2>&1 || true
+    _ptd_as_pg "$bin/pg_ctl" -D "$pgdata" -m "$mode" -w stop >/dev/null 2>&1 || true
   fi
   if [ -f "$dir/redis.pid" ]; then
     kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
