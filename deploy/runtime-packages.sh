@@ -7,26 +7,35 @@
 set -euo pipefail
 binary=${1:?usage: runtime-packages.sh BINARY}
 
-# With merged /usr, ldd may name /lib/x86_64-linux-gnu/libfoo.so.1 where the package lists
-# /usr/lib/x86_64-linux-gnu/libfoo.so.1 (or the other way round): try the path, its /usr twin and its target.
-owner() {
-  local lib=$1 candidate
-  for candidate in "$lib" "/usr$lib" "${lib#/usr}" "$(readlink -f "$lib")"; do
-    [ -n "$candidate" ] || continue
-    if dpkg -S "$candidate" 2>/dev/null | head -1 | cut -d: -f1; then return 0; fi
-  done
-  echo "runtime-packages: no Debian package holds $lib (needed by $binary)" >&2
-  return 1
-}
-
 libs=$(ldd "$binary" | awk '/=> \// { print $3 } /^\t\/[^ ]+ \(/ { print $1 }')
 if ldd "$binary" | grep -q 'not found'; then
   ldd "$binary" | grep 'not found' >&2
   exit 1
 fi
-packages=()
+
+# With merged /usr, ldd may name /lib/x86_64-linux-gnu/libfoo.so.1 where the package lists
+# /usr/lib/x86_64-linux-gnu/libfoo.so.1 (or the other way round): ask about the path, its /usr twin and its
+# target, all in one dpkg call (each call reads the whole package database).
+candidates=()
 for lib in $libs; do
-  package=$(owner "$lib") || exit 1
-  packages+=("$package")
+  candidates+=("$lib" "/usr$lib" "${lib#/usr}" "$(readlink -f "$lib")")
 done
-printf '%s\n' "${packages[@]}" | sort -u
+owners=$(dpkg -S "${candidates[@]}" 2>/dev/null || true)  # "pkg:arch: /path" lines; unknown paths are skipped
+
+{
+  rc=0
+  for lib in $libs; do
+    package=""
+    for candidate in "$lib" "/usr$lib" "${lib#/usr}" "$(readlink -f "$lib")"; do
+      package=$(awk -v path="$candidate" '$NF == path { sub(/:.*/, "", $1); print $1; exit }' <<<"$owners")
+      [ -n "$package" ] && break
+    done
+    if [ -z "$package" ]; then
+      echo "runtime-packages: no Debian package holds $lib (needed by $binary)" >&2
+      rc=1
+    fi
+    echo "$package"
+  done
+  exit "$rc"
+} | sed '/^$/d' | sort -u
+exit "${PIPESTATUS[0]}"

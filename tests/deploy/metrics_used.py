@@ -66,33 +66,43 @@ def label_values_metric(query):
     return {m.group(1)} if m else metric_names(query)
 
 
-def collect(source):
-    used = {}   # metric -> set of places
-    recorded = set()
-
-    def add(names, where):
-        for n in names:
-            used.setdefault(n, set()).add(where)
-
+def expressions(source):
+    """(PromQL expression, where, is_template_query) for every rule and dashboard query; plus the recorded names."""
+    exprs, recorded = [], set()
     for path in sorted((source / "deploy/prometheus/rules").glob("*.yml")):
         doc = yaml.safe_load(path.read_text())
         for group in doc.get("groups", []):
             for rule in group.get("rules", []):
                 if "record" in rule:
                     recorded.add(rule["record"])
-                where = f"{path.relative_to(source)}:{rule.get('alert') or rule.get('record')}"
-                add(metric_names(rule["expr"]), where)
+                exprs.append((rule["expr"], f"{path.relative_to(source)}:{rule.get('alert') or rule.get('record')}", False))
     for path in sorted((source / "deploy/grafana/dashboards").glob("*.json")):
         board = json.loads(path.read_text())
         for panel in board.get("panels", []):
             for target in panel.get("targets", []):
-                add(metric_names(target.get("expr", "")), f"{path.relative_to(source)}:{panel['title']}")
+                exprs.append((target.get("expr", ""), f"{path.relative_to(source)}:{panel['title']}", False))
         for var in board.get("templating", {}).get("list", []):
             q = var.get("query")
             if isinstance(q, dict):
                 q = q.get("query", "")
             if var.get("type") == "query" and q:
-                add(label_values_metric(q), f"{path.relative_to(source)}:${var['name']}")
+                exprs.append((q, f"{path.relative_to(source)}:${var['name']}", True))
+    return exprs, recorded
+
+
+def selectors(expr):
+    """(metric, [(label, op, value)]) for every `metric{...}` in an expression."""
+    for m in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^{}]*)\}", expr):
+        matchers = re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"', m.group(2))
+        yield m.group(1), matchers
+
+
+def collect(source):
+    exprs, recorded = expressions(source)
+    used = {}   # metric -> set of places
+    for expr, where, template in exprs:
+        for n in (label_values_metric(expr) if template else metric_names(expr)):
+            used.setdefault(n, set()).add(where)
     rows = []
     for metric in sorted(used):
         who = "recorded" if metric in recorded else exporter_of(metric)

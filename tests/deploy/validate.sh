@@ -169,7 +169,7 @@ PY
 }
 step "compose, prometheus.yml, k8s/base and generate.py name the same services" compose_structure
 if command -v docker-compose >/dev/null 2>&1; then
-  step "docker-compose config (deploy/compose.yaml)" env PTD_PG_PASSWORD=x PTD_INTERNAL_TOKEN=x PTD_JWT_KEY=x \
+  step "docker-compose config (deploy/compose.yaml)" env PTD_PG_PASSWORD=x PTD_INTERNAL_TOKEN=x PTD_JWT_SECRET=x \
     docker-compose -f "$root/deploy/compose.yaml" config -q
 else
   skip "docker-compose config (install: apt-get install docker-compose)"
