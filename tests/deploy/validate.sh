@@ -133,6 +133,29 @@ step "Grafana dashboards parse (unique uids, a data source variable, a query per
 step "every metric the rules and dashboards query is exported by the code (static)" \
   python3 "$here/metrics_used.py" "$root" --check-source
 
+runbooks() {  # every alert links to its own runbook line in docs/operations.md
+  python3 - "$root" <<'PY'
+import pathlib, sys, yaml
+root = pathlib.Path(sys.argv[1])
+doc = (root / "docs/operations.md").read_text()
+bad = []
+for path in sorted((root / "deploy/prometheus/rules").glob("*.yml")):
+    for group in yaml.safe_load(path.read_text())["groups"]:
+        for rule in group["rules"]:
+            if "alert" not in rule:
+                continue
+            name = rule["alert"]
+            link = rule.get("annotations", {}).get("runbook", "")
+            if link != f"docs/operations.md#{name.lower()}":
+                bad.append(f"{name}: runbook annotation {link!r}")
+            if f"\n### {name}\n" not in doc:
+                bad.append(f"{name}: no '### {name}' in docs/operations.md")
+print("\n".join(bad) or "every alert has its runbook line")
+sys.exit(1 if bad else 0)
+PY
+}
+step "every alert has a runbook line in docs/operations.md" runbooks
+
 # --- Compose and images
 compose_structure() {
   python3 - "$root" <<'PY'
