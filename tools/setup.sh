@@ -18,7 +18,8 @@ PACKAGES=(
   grpc-proto
   postgresql-15 postgresql-client-15 postgresql-contrib
   redis-server redis-tools
-  curl procps
+  curl procps python3
+  prometheus
 )
 
 missing=()
