@@ -139,9 +139,33 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     http::async_write(stream_, *response,
                       [self = this->shared_from_this(), response, keep_alive, counted](beast::error_code ec, size_t) {
                         if (counted) self->server_.in_flight.fetch_sub(1);
+                        if (!ec && !counted) return self->LingerThenClose();
                         if (ec || !keep_alive) return self->Close();
                         self->ReadHeader();
                       });
+  }
+
+  // After refusing a request whose body may still be arriving: stop sending, read and drop what comes for a
+  // moment, then close. Closing at once with unread data makes the kernel send a reset, which can destroy
+  // the refusal before the client reads it.
+  void LingerThenClose() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      Close();
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream_.expires_after(std::chrono::seconds(2));
+      Drain();
+    }
+  }
+
+  void Drain() {
+    drain_buffer_.resize(64 << 10);
+    stream_.async_read_some(net::buffer(drain_buffer_), [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > (64u << 20)) return self->Close();
+      self->Drain();
+    });
   }
 
   void Close() {
@@ -163,6 +187,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Peer peer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::vector<char> drain_buffer_;
+  size_t drained_ = 0;
 };
 
 }  // namespace
