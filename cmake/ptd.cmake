@@ -14,3 +14,6 @@ function(ptd_test name)
   endif()
   catch_discover_tests(${name} PROPERTIES ${props})
 endfunction()
+
+# catch_discover_tests splits test names at ';' (a CMake list separator): such a name would run no test.
+# Keep ';' out of TEST_CASE names.

@@ -115,7 +115,7 @@ Listing MustCreate(TradingServer& server, const std::string& tenant, const Creat
 
 }  // namespace
 
-TEST_CASE("trading: create, get and list a listing; a retried create returns the first listing") {
+TEST_CASE("trading: create, get and list a listing, and a retried create returns the first listing") {
   TradingServer server;
   Listing created = MustCreate(server, "tenant-a", PvcListing("k1"));
   CHECK(created.tenant_id() == "tenant-a");

@@ -113,7 +113,7 @@ TEST_CASE("order book: partial fills leave the rest resting, on either side") {
   CHECK(*book.Resting(2) == 1500);
 }
 
-TEST_CASE("order book: same price fills in arrival order; better prices first") {
+TEST_CASE("order book: same price fills in arrival order, better prices first") {
   OrderBook book;
   std::vector<Fill> fills;
   book.Add(Limit(1, Side::kSell, 101, 1000), fills);
@@ -154,7 +154,7 @@ TEST_CASE("order book: a market order sweeps levels and cancels what the book ca
   CHECK(r.cancelled_milli == 500);
 }
 
-TEST_CASE("order book: cancel removes a resting order; cancelling a filled or unknown order finds nothing") {
+TEST_CASE("order book: cancel removes a resting order, and cancelling a filled or unknown order finds nothing") {
   OrderBook book;
   std::vector<Fill> fills;
   book.Add(Limit(1, Side::kSell, 100, 1000), fills);
