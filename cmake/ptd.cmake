@@ -5,6 +5,12 @@
 # private PostgreSQL and Redis started by the `infra` ctest fixture.
 function(ptd_test name)
   cmake_parse_arguments(T "INFRA" "" "SOURCES;LIBS" ${ARGN})
+  foreach(src ${T_SOURCES})
+    file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/${src} bad REGEX "TEST_CASE\\(\"[^\"]*;")
+    if(bad)
+      message(FATAL_ERROR "${src}: a TEST_CASE name holds ';', which ctest would split into tests that run nothing: ${bad}")
+    endif()
+  endforeach()
   add_executable(${name} ${T_SOURCES} ${PROJECT_SOURCE_DIR}/tests/catch_main.cc)
   target_link_libraries(${name} PRIVATE ${T_LIBS} Catch2::Catch2)
   # One variable only: catch_discover_tests flattens lists. Tests derive the rest (tests/testing/testing.h).
@@ -14,6 +20,3 @@ function(ptd_test name)
   endif()
   catch_discover_tests(${name} PROPERTIES ${props})
 endfunction()
-
-# catch_discover_tests splits test names at ';' (a CMake list separator): such a name would run no test.
-# Keep ';' out of TEST_CASE names.

@@ -1,7 +1,5 @@
 #include "services/trading/trading_service.h"
 
-#include <openssl/sha.h>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -12,6 +10,7 @@
 #include "libs/outbox/outbox.h"
 #include "libs/server/caller.h"
 #include "services/trading/domain/catalog.h"
+#include "services/trading/mapping.h"
 #include "services/trading/store/catalog_store.h"
 
 namespace ptd::trading {
@@ -19,112 +18,6 @@ namespace {
 
 constexpr char kEventStream[] = "ptd.trading.events";
 constexpr char kCatalogAdminRole[] = "catalog_admin";
-
-// ---- proto <-> domain ----
-
-std::vector<LocalizedText> FromProto(const google::protobuf::RepeatedPtrField<common::v1::LocalizedText>& names) {
-  std::vector<LocalizedText> out;
-  for (const auto& n : names) out.push_back({n.lang(), n.text()});
-  return out;
-}
-
-void ToProto(const std::vector<LocalizedText>& names, google::protobuf::RepeatedPtrField<common::v1::LocalizedText>* out) {
-  for (const auto& n : names) {
-    auto* t = out->Add();
-    t->set_lang(n.lang);
-    t->set_text(n.text);
-  }
-}
-
-Money FromProto(const common::v1::Money& m) { return {m.currency(), m.amount_minor()}; }
-Quantity FromProto(const common::v1::Quantity& q) { return {q.milli(), q.unit()}; }
-
-void ToProto(const Money& m, common::v1::Money* out) {
-  out->set_currency(m.currency);
-  out->set_amount_minor(m.amount_minor);
-}
-void ToProto(const Quantity& q, common::v1::Quantity* out) {
-  out->set_milli(q.milli);
-  out->set_unit(q.unit);
-}
-void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
-  *out = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
-
-void ToProto(const Commodity& c, v1::Commodity* out) {
-  out->set_commodity_id(c.commodity_id);
-  out->set_vertical(c.vertical);
-  out->set_code(c.code);
-  ToProto(c.name, out->mutable_name());
-  for (const auto& s : c.specs) {
-    auto* a = out->add_specs();
-    a->set_name(s.name);
-    a->set_value(s.value);
-    a->set_unit(s.unit);
-  }
-  out->set_unit(c.unit);
-  out->set_packaging(c.packaging);
-  out->set_standardised(c.standardised);
-  ToProto(c.create_time, out->mutable_create_time());
-}
-
-void ToProto(const Listing& l, v1::Listing* out) {
-  out->set_listing_id(l.listing_id);
-  out->set_tenant_id(l.tenant_id);
-  out->set_commodity_id(l.commodity_id);
-  out->set_vertical(l.vertical);
-  ToProto(l.title, out->mutable_title());
-  ToProto(l.unit_price, out->mutable_unit_price());
-  ToProto(l.available, out->mutable_available());
-  if (l.min_order.milli > 0) ToProto(l.min_order, out->mutable_min_order());
-  out->set_status(static_cast<v1::ListingStatus>(l.status));
-  out->set_version(l.version);
-  ToProto(l.create_time, out->mutable_create_time());
-  ToProto(l.update_time, out->mutable_update_time());
-}
-
-std::optional<ListingStatus> StatusFromProto(v1::ListingStatus s, const char* field, FieldViolations& violations) {
-  switch (s) {
-    case v1::LISTING_STATUS_UNSPECIFIED: return std::nullopt;
-    case v1::LISTING_STATUS_ACTIVE: return ListingStatus::kActive;
-    case v1::LISTING_STATUS_PAUSED: return ListingStatus::kPaused;
-    case v1::LISTING_STATUS_CLOSED: return ListingStatus::kClosed;
-    default: violations.Add(field, absl::StrCat("unknown status ", static_cast<int>(s)));
-  }
-  return std::nullopt;
-}
-
-// ---- idempotency, paging ----
-
-// Identifies a create request's content, so that a reused idempotency key with another request is caught.
-std::string RequestHash(const google::protobuf::Message& request) {
-  std::string bytes;
-  google::protobuf::io::StringOutputStream stream(&bytes);
-  {
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    request.SerializeToCodedStream(&coded);
-  }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
-}
-
-std::string PageToken(const std::string& last_key) { return absl::WebSafeBase64Escape(last_key); }
-
-std::string AfterKey(const std::string& token, FieldViolations& violations) {
-  if (token.empty()) return "";
-  std::string key;
-  if (token.size() > 256 || !absl::WebSafeBase64Unescape(token, &key) || key.empty() || !IsCleanText(key)) {
-    violations.Add("page_token", "is not a token this service returned");
-    return "";
-  }
-  return key;
-}
-
-absl::Status ReusedKey() {
-  return absl::AlreadyExistsError("idempotency_key was already used for a different request");
-}
 
 grpc::Status Finish(const char* rpc, const absl::Status& status) {
   if (!status.ok() && status.code() != absl::StatusCode::kInvalidArgument &&
@@ -250,7 +143,11 @@ grpc::Status TradingService::CreateListing(grpc::ServerContext* context, const v
                .available = FromProto(request->available())};
   if (request->has_min_order()) n.min_order = FromProto(request->min_order());
   FieldViolations violations;
+  n.terms = TermsFromProto(*request, violations);
   ValidateNewListing(n, violations);
+  if (n.terms.seller_kind == SellerKind::kSelfOperated && !caller->HasRole("platform_operator")) {
+    violations.Add("seller_kind", "SELF_OPERATED listings are the platform's own: role platform_operator");
+  }
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
 
   std::string hash = RequestHash(*request);
@@ -276,7 +173,8 @@ grpc::Status TradingService::CreateListing(grpc::ServerContext* context, const v
               .status = ListingStatus::kActive,
               .version = 1,
               .create_time = now,
-              .update_time = now};
+              .update_time = now,
+              .terms = n.terms};
     ListingStore::Insert(tx, l, n.idempotency_key, hash, caller->subject);
     v1::ListingCreated event;
     ToProto(l, event.mutable_listing());

@@ -204,6 +204,37 @@ void ValidateNewListing(const NewListing& l, FieldViolations& violations) {
       violations.Add("min_order.milli", "must not exceed available");
     }
   }
+  ValidateTerms(l.terms, l.unit_price, violations);
+}
+
+void ValidateTerms(const ListingTerms& terms, const Money& base_price, FieldViolations& violations) {
+  int64_t last_quantity = 0;
+  int64_t last_price = base_price.amount_minor;
+  for (size_t i = 0; i < terms.price_tiers.size(); ++i) {
+    const PriceTierRule& tier = terms.price_tiers[i];
+    std::string at = absl::StrCat("price_tiers[", i, "]");
+    if (tier.min_quantity_milli <= last_quantity) {
+      violations.Add(at + ".min_quantity.milli", "must be positive and above the previous tier's");
+    }
+    if (tier.unit_price.currency != base_price.currency) {
+      violations.Add(at + ".unit_price.currency", "must be the currency of unit_price");
+    } else if (tier.unit_price.amount_minor <= 0 || tier.unit_price.amount_minor >= last_price) {
+      violations.Add(at + ".unit_price.amount_minor", "must be positive and below the previous price");
+    }
+    last_quantity = tier.min_quantity_milli;
+    last_price = tier.unit_price.amount_minor;
+  }
+  if (terms.price_tiers.size() > 16) violations.Add("price_tiers", "must have at most 16 tiers");
+  if (terms.valid_from && terms.valid_until && *terms.valid_until <= *terms.valid_from) {
+    violations.Add("valid_until", "must be after valid_from");
+  }
+}
+
+bool IsOffered(const Listing& listing, absl::Time now) {
+  if (listing.status != ListingStatus::kActive) return false;
+  if (listing.terms.valid_from && now < *listing.terms.valid_from) return false;
+  if (listing.terms.valid_until && now >= *listing.terms.valid_until) return false;
+  return true;
 }
 
 void ValidateListingChange(const ListingChange& c, FieldViolations& violations) {

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "libs/core/money.h"
 #include "libs/core/status.h"
+#include "services/trading/domain/orders.h"
 
 // The commodity catalogue and sellers' listings: plain data and the rules that keep it valid. No I/O.
 namespace ptd::trading {
@@ -54,6 +55,18 @@ struct Commodity {
 };
 
 enum class ListingStatus { kActive = 1, kPaused = 2, kClosed = 3 };
+enum class SellerKind { kThirdParty = 1, kSelfOperated = 2 };
+
+// The commercial terms of a listing. Delivery and payment terms are kept as the contract's own text
+// (Protobuf JSON of ptd.trading.v1.DeliveryTerms / PaymentTerms): the domain only checks them.
+struct ListingTerms {
+  SellerKind seller_kind = SellerKind::kThirdParty;
+  std::vector<PriceTierRule> price_tiers;
+  std::optional<absl::Time> valid_from;
+  std::optional<absl::Time> valid_until;
+  std::string delivery_json = "{}";
+  std::string payment_json = "{}";
+};
 
 struct Listing {
   std::string listing_id;
@@ -68,6 +81,7 @@ struct Listing {
   int64_t version = 1;
   absl::Time create_time;
   absl::Time update_time;
+  ListingTerms terms;
 };
 
 // What a seller asks for; ids, vertical and times are assigned by the service.
@@ -78,6 +92,7 @@ struct NewListing {
   Money unit_price;
   Quantity available;
   std::optional<Quantity> min_order;
+  ListingTerms terms;
 };
 
 struct ListingChange {
@@ -101,6 +116,10 @@ inline constexpr size_t kMaxKeyBytes = 128;
 void ValidateNames(std::string_view field, const std::vector<LocalizedText>& names, FieldViolations& violations);
 void ValidateCommodity(const Commodity& commodity, std::string_view prefix, FieldViolations& violations);
 void ValidateNewListing(const NewListing& listing, FieldViolations& violations);
+// Tiers ascend in quantity and descend in price below the base price, in its currency; the window is not empty.
+void ValidateTerms(const ListingTerms& terms, const Money& base_price, FieldViolations& violations);
+// A listing buyers can order from at `now`: active and inside its validity window.
+bool IsOffered(const Listing& listing, absl::Time now);
 void ValidateListingChange(const ListingChange& change, FieldViolations& violations);
 void ValidateIdempotencyKey(std::string_view key, FieldViolations& violations);
 // 0 becomes the default; negative or above the maximum is a violation.

@@ -65,7 +65,38 @@ Commodity CommodityFromRow(const pqxx::row& r) {
 constexpr char kListingColumns[] =
     "listing_id, tenant_id, commodity_id, vertical, titles::text, currency, unit_price_minor, unit, available_milli, "
     "min_order_milli, status, version, (extract(epoch from created_at) * 1000000)::bigint, "
-    "(extract(epoch from updated_at) * 1000000)::bigint";
+    "(extract(epoch from updated_at) * 1000000)::bigint, seller_kind, price_tiers::text, "
+    "(extract(epoch from valid_from) * 1000000)::bigint, (extract(epoch from valid_until) * 1000000)::bigint, "
+    "delivery::text, payment::text";
+constexpr int kListingColumnCount = 20;
+
+std::string TiersJson(const std::vector<PriceTierRule>& tiers) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& t : tiers) {
+    out.push_back({{"min_milli", t.min_quantity_milli}, {"currency", t.unit_price.currency},
+                   {"amount_minor", t.unit_price.amount_minor}});
+  }
+  return out.dump();
+}
+
+std::vector<PriceTierRule> TiersFromJson(const std::string& text) {
+  std::vector<PriceTierRule> out;
+  for (const auto& t : nlohmann::json::parse(text)) {
+    out.push_back({t.at("min_milli").get<int64_t>(), {t.at("currency"), t.at("amount_minor").get<int64_t>()}});
+  }
+  return out;
+}
+
+std::optional<absl::Time> OptionalTime(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return absl::FromUnixMicros(f.as<int64_t>());
+}
+
+// Microseconds since the epoch, or NULL.
+std::optional<int64_t> OptionalMicros(const std::optional<absl::Time>& t) {
+  if (!t) return std::nullopt;
+  return absl::ToUnixMicros(*t);
+}
 
 Listing ListingFromRow(const pqxx::row& r) {
   Listing l;
@@ -82,6 +113,12 @@ Listing ListingFromRow(const pqxx::row& r) {
   l.version = r[11].as<int64_t>();
   l.create_time = TimeFromMicros(r[12]);
   l.update_time = TimeFromMicros(r[13]);
+  l.terms.seller_kind = static_cast<SellerKind>(r[14].as<int>());
+  l.terms.price_tiers = TiersFromJson(r[15].as<std::string>());
+  l.terms.valid_from = OptionalTime(r[16]);
+  l.terms.valid_until = OptionalTime(r[17]);
+  l.terms.delivery_json = r[18].as<std::string>();
+  l.terms.payment_json = r[19].as<std::string>();
   return l;
 }
 
@@ -151,7 +188,7 @@ std::optional<std::pair<Listing, std::string>> ListingStore::FindByIdempotencyKe
                                                ", request_hash FROM listings WHERE tenant_id = $1 AND idempotency_key = $2");
   pqxx::result r = tx.exec_params(kSql, tenant_id, key);
   if (r.empty()) return std::nullopt;
-  return std::make_pair(ListingFromRow(r[0]), r[0][14].as<std::string>());
+  return std::make_pair(ListingFromRow(r[0]), r[0][kListingColumnCount].as<std::string>());
 }
 
 void ListingStore::Insert(pqxx::work& tx, const Listing& l, const std::string& idempotency_key,
@@ -159,12 +196,16 @@ void ListingStore::Insert(pqxx::work& tx, const Listing& l, const std::string& i
   static constexpr char kSql[] =
       "INSERT INTO listings (listing_id, tenant_id, commodity_id, vertical, titles, currency, unit_price_minor, unit, "
       "available_milli, min_order_milli, status, version, search_text, idempotency_key, request_hash, created_by, "
-      "created_at, updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-      "to_timestamp($17::double precision / 1e6), to_timestamp($17::double precision / 1e6))";
+      "created_at, updated_at, seller_kind, price_tiers, valid_from, valid_until, delivery, payment) "
+      "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+      "to_timestamp($17::double precision / 1e6), to_timestamp($17::double precision / 1e6), $18, $19::jsonb, "
+      "to_timestamp($20::double precision / 1e6), to_timestamp($21::double precision / 1e6), $22::jsonb, $23::jsonb)";
   tx.exec_params(kSql, l.listing_id, l.tenant_id, l.commodity_id, l.vertical, NamesJson(l.title), l.unit_price.currency,
                  l.unit_price.amount_minor, l.available.unit, l.available.milli, l.min_order.milli,
                  static_cast<int>(l.status), l.version, SearchText(l.title), idempotency_key, request_hash, created_by,
-                 absl::ToUnixMicros(l.create_time));
+                 absl::ToUnixMicros(l.create_time), static_cast<int>(l.terms.seller_kind), TiersJson(l.terms.price_tiers),
+                 OptionalMicros(l.terms.valid_from), OptionalMicros(l.terms.valid_until), l.terms.delivery_json,
+                 l.terms.payment_json);
 }
 
 void ListingStore::Update(pqxx::work& tx, const Listing& l) {
@@ -175,6 +216,41 @@ void ListingStore::Update(pqxx::work& tx, const Listing& l) {
   tx.exec_params(kSql, l.tenant_id, l.listing_id, NamesJson(l.title), l.unit_price.currency, l.unit_price.amount_minor,
                  l.available.milli, static_cast<int>(l.status), l.version, SearchText(l.title),
                  absl::ToUnixMicros(l.update_time));
+}
+
+std::vector<Listing> ListingStore::ListOffers(pqxx::work& tx, const ListingFilter& filter, const Page& page) {
+  static const std::string kSql = absl::StrCat(
+      "SELECT ", kListingColumns, " FROM listings WHERE status = 1 AND available_milli > 0 ",
+      "AND (valid_from IS NULL OR valid_from <= now()) AND (valid_until IS NULL OR valid_until > now()) ",
+      "AND ($1 = '' OR commodity_id = $1) AND ($2 = '' OR vertical = $2) ",
+      "AND ($3 = '' OR search_text ILIKE $4) AND ($5 = '' OR listing_id < $5) ",
+      "ORDER BY listing_id DESC LIMIT $6");
+  pqxx::result r = tx.exec_params(kSql, filter.commodity_id, filter.vertical, filter.query,
+                                  ContainsPattern(filter.query), page.after_id, page.size + 1);
+  std::vector<Listing> out;
+  for (const auto& row : r) out.push_back(ListingFromRow(row));
+  return out;
+}
+
+absl::StatusOr<Listing> ListingStore::GetOffer(pqxx::work& tx, const std::string& listing_id) {
+  static const std::string kSql = absl::StrCat("SELECT ", kListingColumns, " FROM listings WHERE listing_id = $1");
+  pqxx::result r = tx.exec_params(kSql, listing_id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("listing ", listing_id, " not found"));
+  return ListingFromRow(r[0]);
+}
+
+bool ListingStore::TakeQuantity(pqxx::work& tx, const std::string& listing_id, int64_t quantity_milli) {
+  static constexpr char kSql[] =
+      "UPDATE listings SET available_milli = available_milli - $2, version = version + 1, updated_at = now() "
+      "WHERE listing_id = $1 AND available_milli >= $2";
+  return tx.exec_params(kSql, listing_id, quantity_milli).affected_rows() == 1;
+}
+
+void ListingStore::ReturnQuantity(pqxx::work& tx, const std::string& listing_id, int64_t quantity_milli) {
+  static constexpr char kSql[] =
+      "UPDATE listings SET available_milli = available_milli + $2, version = version + 1, updated_at = now() "
+      "WHERE listing_id = $1";
+  tx.exec_params(kSql, listing_id, quantity_milli);
 }
 
 std::vector<Listing> ListingStore::List(pqxx::work& tx, const std::string& tenant_id, const ListingFilter& filter,

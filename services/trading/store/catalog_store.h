@@ -56,6 +56,13 @@ class ListingStore {
   static void Insert(pqxx::work& tx, const Listing& listing, const std::string& idempotency_key,
                      const std::string& request_hash, const std::string& created_by);
   static void Update(pqxx::work& tx, const Listing& listing);
+  // The marketplace's public offers: active, in stock and inside their validity window, of every seller.
+  static std::vector<Listing> ListOffers(pqxx::work& tx, const ListingFilter& filter, const Page& page);
+  // Any tenant's listing, for placing an order on it (the caller checks IsOffered).
+  static absl::StatusOr<Listing> GetOffer(pqxx::work& tx, const std::string& listing_id);
+  // Takes `quantity_milli` from the listing if that much is available, atomically; false if not.
+  static bool TakeQuantity(pqxx::work& tx, const std::string& listing_id, int64_t quantity_milli);
+  static void ReturnQuantity(pqxx::work& tx, const std::string& listing_id, int64_t quantity_milli);
   // Newest first; page.after_id is the last id of the previous page.
   static std::vector<Listing> List(pqxx::work& tx, const std::string& tenant_id, const ListingFilter& filter,
                                    const Page& page);
