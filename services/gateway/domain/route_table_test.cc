@@ -1,1 +1,59 @@
+#include "services/gateway/domain/route_table.h"
+
 #include <catch2/catch.hpp>
+
+#include "ptd/gateway/v1/identity.pb.h"
+#include "ptd/trading/v1/trading.pb.h"
+
+using ptd::gateway::RouteTable;
+
+namespace {
+const RouteTable& Table() {
+  // Referencing the messages links their files into the generated pool.
+  (void)ptd::trading::v1::Listing::descriptor();
+  (void)ptd::gateway::v1::LoginRequest::descriptor();
+  static const RouteTable table = *RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(),
+                                                     ptd::gateway::GeneratedFileNames(), {"ptd."});
+  return table;
+}
+}  // namespace
+
+TEST_CASE("the route table holds every annotated method of ptd.* services") {
+  const RouteTable& table = Table();
+  auto get = table.Find("GET", "/v1/listings/abc");
+  REQUIRE(get.match);
+  CHECK(get.match->route->grpc_path == "/ptd.trading.v1.TradingService/GetListing");
+  CHECK(get.match->route->package == "ptd.trading.v1");
+  CHECK(get.match->values == std::vector<std::string>{"abc"});
+  CHECK(!get.match->route->allow_anonymous);
+
+  auto login = table.Find("POST", "/v1/auth/login");
+  REQUIRE(login.match);
+  CHECK(login.match->route->allow_anonymous);
+  CHECK(login.match->route->body_is_whole);
+
+  auto create_user = table.Find("POST", "/v1/enterprise/users");
+  REQUIRE(create_user.match);
+  CHECK(ptd::gateway::FieldPathName(create_user.match->route->body_field) == "user");
+
+  auto revoke = table.Find("POST", "/v1/enterprise/api-keys/k1:revoke");
+  REQUIRE(revoke.match);
+  CHECK(revoke.match->route->method->name() == "RevokeApiKey");
+
+  auto wrong_method = table.Find("DELETE", "/v1/listings/abc");
+  CHECK(!wrong_method.match);
+  CHECK(wrong_method.path_known);
+  CHECK(!table.Find("GET", "/v2/nothing").path_known);
+}
+
+TEST_CASE("field paths resolve by proto or JSON names") {
+  const auto* request = ptd::trading::v1::UpdateListingRequest::descriptor();
+  auto by_proto = ptd::gateway::ResolveFieldPath(request, "unit_price.amount_minor");
+  auto by_json = ptd::gateway::ResolveFieldPath(request, "unitPrice.amountMinor");
+  REQUIRE(by_proto.ok());
+  REQUIRE(by_json.ok());
+  CHECK(*by_proto == *by_json);
+  CHECK(!ptd::gateway::ResolveFieldPath(request, "unit_price.nope").ok());
+  CHECK(!ptd::gateway::ResolveFieldPath(request, "title.text").ok());  // through a repeated field
+  CHECK(!ptd::gateway::ResolveFieldPath(request, "listing_id.x").ok());
+}
