@@ -10,6 +10,7 @@
 #include "libs/pg/pool.h"
 #include "libs/redis/client.h"
 #include "libs/server/server.h"
+#include "services/trading/order_service.h"
 #include "services/trading/trading_service.h"
 
 namespace {
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
   relay.Start();
 
   ptd::trading::TradingService service(**pool);
+  ptd::trading::OrderService orders(**pool);
   ptd::Server server({.service_name = "trading",
                       .grpc_address = config.Get("grpc-address"),
                       .metrics_address = config.Get("metrics-address"),
@@ -81,6 +83,7 @@ int main(int argc, char** argv) {
                       .drain_timeout = config.DurationOrExit("drain-timeout"),
                       .registry = registry});
   server.AddService(&service);
+  server.AddService(&orders);
   if (absl::Status s = server.Start(); !s.ok()) Die("cannot start the server", s);
   ptd::log::Info("trading serving", {{"grpc_port", server.grpc_port()}, {"metrics_port", server.metrics_port()}});
   server.Wait();

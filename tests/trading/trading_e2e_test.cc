@@ -12,67 +12,13 @@
 #include "libs/redis/client.h"
 #include "ptd/trading/v1/trading.grpc.pb.h"
 #include "tests/testing/testing.h"
+#include "tests/trading/trading_fixture.h"
 
 namespace {
 
 using namespace ptd::trading::v1;
 using ptd::testing::Process;
-
-constexpr char kToken[] = "test-internal-token";
-constexpr char kPvc[] = "01900000-0000-7000-8000-000000000001";     // seeded by migration 0003
-constexpr char kEthanol[] = "01900000-0000-7000-8000-000000000002";
-
-// One trading process with its own database; Redis is shared, with the stream name fixed by the service.
-class TradingServer {
- public:
-  explicit TradingServer(std::vector<std::string> extra_args = {}) : db_url_(ptd::testing::FreshDatabase("trading")) {
-    grpc_port_ = ptd::testing::FreePort();
-    metrics_port_ = ptd::testing::FreePort();
-    std::vector<std::string> argv = {ptd::testing::BuildPath("services/trading/ptd-trading"),
-                                     "--grpc-address=127.0.0.1:" + std::to_string(grpc_port_),
-                                     "--metrics-address=127.0.0.1:" + std::to_string(metrics_port_),
-                                     "--pg-url=" + db_url_,
-                                     "--redis-url=" + ptd::testing::GetInfra().redis_url,
-                                     "--internal-token=" + std::string(kToken),
-                                     "--relay-interval=20ms"};
-    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    process_ = std::make_unique<Process>("ptd-trading", argv);
-    REQUIRE(ptd::testing::WaitForPort(grpc_port_));
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(grpc_port_), grpc::InsecureChannelCredentials());
-    stub_ = TradingService::NewStub(channel_);
-  }
-
-  TradingService::Stub& stub() { return *stub_; }
-  std::shared_ptr<grpc::Channel> channel() { return channel_; }
-  Process& process() { return *process_; }
-  int metrics_port() const { return metrics_port_; }
-  const std::string& db_url() const { return db_url_; }
-
-  int64_t Count(const std::string& table) {
-    pqxx::connection conn(db_url_);
-    pqxx::work tx(conn);
-    return tx.exec1("SELECT count(*) FROM trading." + table)[0].as<int64_t>();
-  }
-
- private:
-  std::string db_url_;
-  int grpc_port_ = 0;
-  int metrics_port_ = 0;
-  std::unique_ptr<Process> process_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<TradingService::Stub> stub_;
-};
-
-struct Call {
-  grpc::ClientContext context;
-  Call(const std::string& tenant, const std::string& roles = "clerk", bool with_token = true) {
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    if (with_token) context.AddMetadata("x-ptd-internal-token", kToken);
-    if (!tenant.empty()) context.AddMetadata("x-ptd-tenant", tenant);
-    context.AddMetadata("x-ptd-subject", "user@" + tenant);
-    context.AddMetadata("x-ptd-roles", roles);
-  }
-};
+using namespace ptd::testing::trading;
 
 CreateListingRequest PvcListing(const std::string& key) {
   CreateListingRequest r;
@@ -89,19 +35,6 @@ CreateListingRequest PvcListing(const std::string& key) {
   r.mutable_available()->set_milli(100000);
   r.mutable_available()->set_unit("t");
   return r;
-}
-
-std::vector<std::string> ViolatedFields(const grpc::Status& status) {
-  std::vector<std::string> out;
-  google::rpc::Status rpc;
-  if (!rpc.ParseFromString(status.error_details())) return out;
-  for (const auto& any : rpc.details()) {
-    google::rpc::BadRequest bad;
-    if (any.UnpackTo(&bad)) {
-      for (const auto& v : bad.field_violations()) out.push_back(v.field());
-    }
-  }
-  return out;
 }
 
 Listing MustCreate(TradingServer& server, const std::string& tenant, const CreateListingRequest& request) {

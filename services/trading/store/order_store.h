@@ -1,0 +1,68 @@
+#ifndef PTD_SERVICES_TRADING_STORE_ORDER_STORE_H_
+#define PTD_SERVICES_TRADING_STORE_ORDER_STORE_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "absl/status/statusor.h"
+#include "ptd/trading/v1/orders.pb.h"
+#include "services/trading/store/catalog_store.h"
+
+// SQL for orders, their audit trail, RFQs and quotes. Rows map straight to the API's messages: these are
+// documents shared by two tenants, and the message is their canonical form. An order is found only by its
+// buyer or its seller; an RFQ by its buyer, or by anyone while it is open; a quote by its RFQ's buyer or its
+// seller.
+namespace ptd::trading {
+
+class OrderStore {
+ public:
+  static absl::StatusOr<v1::Order> Get(pqxx::work& tx, const std::string& tenant_id, const std::string& order_id,
+                                       bool for_update = false);
+  // The order a buyer created under `idempotency_key`, with the hash of that request.
+  static std::optional<std::pair<std::string, std::string>> FindByIdempotencyKey(pqxx::work& tx,
+                                                                                 const std::string& buyer_tenant_id,
+                                                                                 const std::string& key);
+  static void Insert(pqxx::work& tx, const v1::Order& order, const std::string& idempotency_key,
+                     const std::string& request_hash);
+  // State, version, payment reference, contract and update time.
+  static void Update(pqxx::work& tx, const v1::Order& order);
+  static void AddTransition(pqxx::work& tx, const std::string& order_id, const v1::OrderTransition& transition);
+  static std::vector<v1::Order> List(pqxx::work& tx, const std::string& tenant_id, v1::ListOrdersRequest::Role role,
+                                     v1::OrderState state, const Page& page);
+};
+
+class RfqStore {
+ public:
+  static absl::StatusOr<v1::Rfq> Get(pqxx::work& tx, const std::string& tenant_id, const std::string& rfq_id,
+                                     bool for_update = false);
+  static std::optional<std::pair<std::string, std::string>> FindByIdempotencyKey(pqxx::work& tx,
+                                                                                 const std::string& buyer_tenant_id,
+                                                                                 const std::string& key);
+  static void Insert(pqxx::work& tx, const v1::Rfq& rfq, const std::string& idempotency_key,
+                     const std::string& request_hash);
+  static void Award(pqxx::work& tx, const std::string& rfq_id, const std::string& quote_id);
+  // The caller's own RFQs (mine) or every open one still taking quotes; newest first.
+  static std::vector<v1::Rfq> List(pqxx::work& tx, const std::string& tenant_id, bool mine,
+                                   const std::string& commodity_id, const Page& page);
+};
+
+class QuoteStore {
+ public:
+  static std::optional<std::pair<std::string, std::string>> FindByIdempotencyKey(pqxx::work& tx,
+                                                                                 const std::string& seller_tenant_id,
+                                                                                 const std::string& key);
+  static absl::StatusOr<v1::Quote> Get(pqxx::work& tx, const std::string& quote_id);
+  static void Insert(pqxx::work& tx, const v1::Quote& quote, const std::string& idempotency_key,
+                     const std::string& request_hash);
+  static void SetState(pqxx::work& tx, const std::string& quote_id, v1::QuoteState state);
+  // All quotes of an RFQ, or only one seller's when `seller_tenant_id` is set.
+  static std::vector<v1::Quote> ListForRfq(pqxx::work& tx, const std::string& rfq_id,
+                                           const std::string& seller_tenant_id);
+};
+
+}  // namespace ptd::trading
+
+#endif  // PTD_SERVICES_TRADING_STORE_ORDER_STORE_H_

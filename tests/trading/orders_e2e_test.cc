@@ -1,0 +1,444 @@
+// End to end: orders, their life cycle and contract, concurrent buying, RFQs and quotes — the real ptd-trading
+// binary against the test run's PostgreSQL and Redis.
+#include <atomic>
+#include <thread>
+
+#include "google/protobuf/util/time_util.h"
+#include "libs/redis/client.h"
+#include "ptd/trading/v1/orders.grpc.pb.h"
+#include "tests/trading/trading_fixture.h"
+
+namespace {
+
+using namespace ptd::trading::v1;
+using namespace ptd::testing::trading;
+using google::protobuf::util::TimeUtil;
+
+constexpr char kSeller[] = "seller-co";
+constexpr char kBuyer[] = "buyer-co";
+
+CreateListingRequest TieredListing(const std::string& key, int64_t available_milli) {
+  CreateListingRequest r;
+  r.set_idempotency_key(key);
+  r.set_commodity_id(kPvc);
+  auto* t = r.add_title();
+  t->set_lang("en");
+  t->set_text("PVC SG-5 " + key);
+  r.mutable_unit_price()->set_currency("CNY");
+  r.mutable_unit_price()->set_amount_minor(600000);
+  r.mutable_available()->set_milli(available_milli);
+  r.mutable_available()->set_unit("t");
+  auto* tier = r.add_price_tiers();
+  tier->mutable_min_quantity()->set_milli(10000);
+  tier->mutable_min_quantity()->set_unit("t");
+  tier->mutable_unit_price()->set_currency("CNY");
+  tier->mutable_unit_price()->set_amount_minor(580000);
+  r.mutable_delivery()->set_kind(DeliveryTerms::EX_WORKS);
+  r.mutable_delivery()->set_warehouse("Tianjin port WH-3");
+  r.mutable_payment()->set_kind(PaymentTerms::PREPAID);
+  return r;
+}
+
+class Market {
+ public:
+  Market() : orders_(OrderService::NewStub(server_.channel())) {}
+
+  TradingServer& server() { return server_; }
+  OrderService::Stub& orders() { return *orders_; }
+
+  Listing MakeListing(const std::string& key, int64_t available_milli) {
+    Call call(kSeller);
+    Listing l;
+    grpc::Status s = server_.stub().CreateListing(&call.context, TieredListing(key, available_milli), &l);
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+    return l;
+  }
+
+  grpc::Status Place(const std::string& tenant, const std::string& key, const std::string& listing_id,
+                     int64_t milli, Order* out) {
+    Call call(tenant);
+    PlaceOrderRequest r;
+    r.set_idempotency_key(key);
+    r.set_listing_id(listing_id);
+    r.mutable_quantity()->set_milli(milli);
+    r.mutable_quantity()->set_unit("t");
+    return orders_->PlaceOrder(&call.context, r, out);
+  }
+
+  grpc::Status Act(const std::string& tenant, const std::string& order_id, OrderAction action, Order* out,
+                   const std::string& payment_reference = "") {
+    Call call(tenant);
+    ActOnOrderRequest r;
+    r.set_order_id(order_id);
+    r.set_action(action);
+    r.set_payment_reference(payment_reference);
+    return orders_->ActOnOrder(&call.context, r, out);
+  }
+
+  int64_t Available(const std::string& listing_id) {
+    Call call(kSeller);
+    GetListingRequest g;
+    g.set_listing_id(listing_id);
+    Listing l;
+    REQUIRE(server_.stub().GetListing(&call.context, g, &l).ok());
+    return l.available().milli();
+  }
+
+  // Event types on the stream for one aggregate, in stream order.
+  std::vector<std::string> EventTypes(const std::string& aggregate_id, size_t expect) {
+    auto redis = ptd::redis::Client::Create({.url = ptd::testing::GetInfra().redis_url});
+    REQUIRE(redis.ok());
+    std::vector<std::string> types;
+    ptd::testing::WaitFor([&] {
+      types.clear();
+      auto reply = (*redis)->Command({"XRANGE", "ptd.trading.events", "-", "+"});
+      if (!reply.ok()) return false;
+      for (const auto& entry : reply->elements) {
+        const auto& fields = entry.elements[1].elements;
+        std::string type, aggregate;
+        for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+          if (fields[i].str == "aggregate_id") aggregate = fields[i + 1].str;
+          if (fields[i].str == "type") type = fields[i + 1].str;
+        }
+        if (aggregate == aggregate_id) types.push_back(type);
+      }
+      return types.size() >= expect;
+    });
+    return types;
+  }
+
+ private:
+  TradingServer server_;
+  std::unique_ptr<OrderService::Stub> orders_;
+};
+
+}  // namespace
+
+TEST_CASE("orders: the whole life cycle, each transition recorded, evented, with a contract fixed at confirmation") {
+  Market m;
+  Listing listing = m.MakeListing("l1", 100000);
+  Order o;
+  REQUIRE(m.Place(kBuyer, "o1", listing.listing_id(), 20000, &o).ok());
+  CHECK(o.state() == PLACED);
+  CHECK(o.unit_price().amount_minor() == 580000);      // the 10 t tier
+  CHECK(o.total().amount_minor() == 580000 * 20);
+  CHECK(o.seller_tenant_id() == kSeller);
+  CHECK(o.delivery().warehouse() == "Tianjin port WH-3");
+  CHECK(m.Available(listing.listing_id()) == 80000);
+
+  Order x;
+  CHECK(m.Act(kBuyer, o.order_id(), CONFIRM, &x).error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  CHECK(m.Act(kSeller, o.order_id(), SHIP, &x).error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  REQUIRE(m.Act(kSeller, o.order_id(), CONFIRM, &o).ok());
+  REQUIRE(o.has_contract());
+  const std::string contract = o.contract().SerializeAsString();
+  CHECK(o.contract().total().amount_minor() == 580000 * 20);
+  CHECK(o.contract().sha256().size() == 64);
+  CHECK(m.Act(kBuyer, o.order_id(), PAY, &x).error_code() == grpc::StatusCode::INVALID_ARGUMENT);  // no reference
+  REQUIRE(m.Act(kBuyer, o.order_id(), PAY, &o, "BANK-2026-0001").ok());
+  REQUIRE(m.Act(kSeller, o.order_id(), SHIP, &o).ok());
+  CHECK(m.Act(kBuyer, o.order_id(), CANCEL, &x).error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  REQUIRE(m.Act(kBuyer, o.order_id(), DELIVER, &o).ok());
+  REQUIRE(m.Act(kBuyer, o.order_id(), COMPLETE, &o).ok());
+  CHECK(o.state() == COMPLETED);
+  CHECK(o.contract().SerializeAsString() == contract);
+  CHECK(o.payment_reference() == "BANK-2026-0001");
+  REQUIRE(o.history_size() == 6);
+  CHECK(o.history(1).action() == CONFIRM);
+  CHECK(o.history(1).tenant_id() == kSeller);
+  CHECK(o.history(5).to() == COMPLETED);
+  CHECK(m.Act(kBuyer, o.order_id(), DISPUTE, &x).error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+
+  CHECK(m.EventTypes(o.order_id(), 6) ==
+        std::vector<std::string>{"ptd.trading.v1.OrderPlaced", "ptd.trading.v1.OrderConfirmed",
+                                 "ptd.trading.v1.OrderPaid", "ptd.trading.v1.OrderShipped",
+                                 "ptd.trading.v1.OrderDelivered", "ptd.trading.v1.OrderCompleted"});
+
+  // Not even a direct UPDATE changes a signed contract.
+  pqxx::connection conn(m.server().db_url());
+  pqxx::work tx(conn);
+  CHECK_THROWS(tx.exec_params("UPDATE trading.orders SET contract = '{}'::jsonb WHERE order_id = $1", o.order_id()));
+}
+
+TEST_CASE("orders: cancel before shipping returns the quantity, disputes resolve either way") {
+  Market m;
+  Listing listing = m.MakeListing("l1", 50000);
+  Order a, b, x;
+  REQUIRE(m.Place(kBuyer, "a", listing.listing_id(), 5000, &a).ok());
+  REQUIRE(m.Place(kBuyer, "b", listing.listing_id(), 5000, &b).ok());
+  CHECK(m.Available(listing.listing_id()) == 40000);
+  REQUIRE(m.Act(kSeller, a.order_id(), CANCEL, &a).ok());
+  CHECK(a.state() == CANCELLED);
+  CHECK(m.Available(listing.listing_id()) == 45000);
+  CHECK(m.Act(kSeller, a.order_id(), CANCEL, &x).error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+
+  REQUIRE(m.Act(kSeller, b.order_id(), CONFIRM, &b).ok());
+  REQUIRE(m.Act(kBuyer, b.order_id(), PAY, &b, "P-1").ok());
+  REQUIRE(m.Act(kSeller, b.order_id(), SHIP, &b).ok());
+  REQUIRE(m.Act(kBuyer, b.order_id(), DISPUTE, &b).ok());
+  CHECK(m.Act(kBuyer, b.order_id(), REFUND, &x).error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  REQUIRE(m.Act(kSeller, b.order_id(), REFUND, &b).ok());
+  CHECK(b.state() == REFUNDED);
+  CHECK(m.Available(listing.listing_id()) == 45000);  // shipped goods do not come back to the listing
+}
+
+TEST_CASE("orders: 64 buyers taking 1 t twice each from 100 t sell exactly 100 t, never more") {
+  Market m;
+  Listing listing = m.MakeListing("hot", 100000);
+  std::atomic<int> sold{0}, refused{0}, other{0};
+  std::vector<std::thread> buyers;
+  for (int b = 0; b < 64; ++b) {
+    buyers.emplace_back([&, b] {
+      auto stub = OrderService::NewStub(m.server().channel());
+      for (int i = 0; i < 2; ++i) {
+        Call call("buyer-" + std::to_string(b));
+        PlaceOrderRequest r;
+        r.set_idempotency_key("k" + std::to_string(i));
+        r.set_listing_id(listing.listing_id());
+        r.mutable_quantity()->set_milli(1000);
+        r.mutable_quantity()->set_unit("t");
+        Order o;
+        grpc::Status s = stub->PlaceOrder(&call.context, r, &o);
+        if (s.ok()) ++sold;
+        else if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) ++refused;
+        else ++other;
+      }
+    });
+  }
+  for (auto& t : buyers) t.join();
+  CHECK(other == 0);
+  CHECK(sold == 100);
+  CHECK(refused == 28);
+  CHECK(m.Available(listing.listing_id()) == 0);
+  pqxx::connection conn(m.server().db_url());
+  pqxx::work tx(conn);
+  CHECK(tx.exec1("SELECT sum(quantity_milli) FROM trading.orders")[0].as<int64_t>() == 100000);
+}
+
+TEST_CASE("orders: a retried order is the same order, and only its two parties see it") {
+  Market m;
+  Listing listing = m.MakeListing("l1", 50000);
+  Order o, again, x;
+  REQUIRE(m.Place(kBuyer, "same", listing.listing_id(), 1000, &o).ok());
+  REQUIRE(m.Place(kBuyer, "same", listing.listing_id(), 1000, &again).ok());
+  CHECK(again.order_id() == o.order_id());
+  CHECK(m.Available(listing.listing_id()) == 49000);
+  CHECK(m.Place(kBuyer, "same", listing.listing_id(), 2000, &x).error_code() == grpc::StatusCode::ALREADY_EXISTS);
+  CHECK(m.Place(kSeller, "own", listing.listing_id(), 1000, &x).error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+
+  for (const char* tenant : {kBuyer, kSeller}) {
+    Call call(tenant);
+    GetOrderRequest g;
+    g.set_order_id(o.order_id());
+    CHECK(m.orders().GetOrder(&call.context, g, &x).ok());
+  }
+  Call stranger("stranger-co");
+  GetOrderRequest g;
+  g.set_order_id(o.order_id());
+  CHECK(m.orders().GetOrder(&stranger.context, g, &x).error_code() == grpc::StatusCode::NOT_FOUND);
+  CHECK(m.Act("stranger-co", o.order_id(), CANCEL, &x).error_code() == grpc::StatusCode::NOT_FOUND);
+  Call list("stranger-co");
+  ListOrdersResponse listed;
+  REQUIRE(m.orders().ListOrders(&list.context, ListOrdersRequest(), &listed).ok());
+  CHECK(listed.orders_size() == 0);
+  Call seller_list(kSeller);
+  ListOrdersRequest as_seller;
+  as_seller.set_role(ListOrdersRequest::SELLER);
+  REQUIRE(m.orders().ListOrders(&seller_list.context, as_seller, &listed).ok());
+  CHECK(listed.orders_size() == 1);
+}
+
+TEST_CASE("orders: offers show every seller's active listings, and paused ones cannot be bought") {
+  Market m;
+  Listing listing = m.MakeListing("l1", 50000);
+  Call c(kBuyer);
+  ListOffersResponse offers;
+  REQUIRE(m.orders().ListOffers(&c.context, ListOffersRequest(), &offers).ok());
+  REQUIRE(offers.offers_size() == 1);
+  CHECK(offers.offers(0).tenant_id() == kSeller);
+  Call pause(kSeller);
+  UpdateListingRequest u;
+  u.set_listing_id(listing.listing_id());
+  u.set_status(LISTING_STATUS_PAUSED);
+  Listing l;
+  REQUIRE(m.server().stub().UpdateListing(&pause.context, u, &l).ok());
+  Order x;
+  CHECK(m.Place(kBuyer, "p", listing.listing_id(), 1000, &x).error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  Call c2(kBuyer);
+  REQUIRE(m.orders().ListOffers(&c2.context, ListOffersRequest(), &offers).ok());
+  CHECK(offers.offers_size() == 0);
+}
+
+TEST_CASE("orders: bad input is INVALID_ARGUMENT naming the field and writes nothing") {
+  Market m;
+  Listing listing = m.MakeListing("l1", 50000);
+  struct Case {
+    const char* what;
+    std::function<grpc::Status()> call;
+    const char* field;
+  };
+  auto place = [&](std::function<void(PlaceOrderRequest&)> spoil) {
+    return [&, spoil] {
+      Call call(kBuyer);
+      PlaceOrderRequest r;
+      r.set_idempotency_key("bad");
+      r.set_listing_id(listing.listing_id());
+      r.mutable_quantity()->set_milli(1000);
+      r.mutable_quantity()->set_unit("t");
+      spoil(r);
+      Order o;
+      return m.orders().PlaceOrder(&call.context, r, &o);
+    };
+  };
+  auto act = [&](std::function<void(ActOnOrderRequest&)> spoil) {
+    return [&, spoil] {
+      Call call(kBuyer);
+      ActOnOrderRequest r;
+      r.set_order_id(listing.listing_id());
+      r.set_action(CANCEL);
+      spoil(r);
+      Order o;
+      return m.orders().ActOnOrder(&call.context, r, &o);
+    };
+  };
+  auto rfq = [&](std::function<void(CreateRfqRequest&)> spoil) {
+    return [&, spoil] {
+      Call call(kBuyer);
+      CreateRfqRequest r;
+      r.set_idempotency_key("bad");
+      r.set_commodity_id(kPvc);
+      r.mutable_quantity()->set_milli(1000);
+      r.mutable_quantity()->set_unit("t");
+      r.set_delivery_place("Ningbo");
+      *r.mutable_closes_at() = TimeUtil::GetCurrentTime() + TimeUtil::SecondsToDuration(3600);
+      spoil(r);
+      Rfq out;
+      return m.orders().CreateRfq(&call.context, r, &out);
+    };
+  };
+  std::vector<Case> cases = {
+      {"negative quantity", place([](auto& r) { r.mutable_quantity()->set_milli(-1); }), "quantity.milli"},
+      {"unknown unit", place([](auto& r) { r.mutable_quantity()->set_unit("furlong"); }), "quantity.unit"},
+      {"wrong unit", place([](auto& r) { r.mutable_quantity()->set_unit("kg"); }), "quantity.unit"},
+      {"no key", place([](auto& r) { r.clear_idempotency_key(); }), "idempotency_key"},
+      {"bad listing id", place([](auto& r) { r.set_listing_id("nope"); }), "listing_id"},
+      {"no action", act([](auto& r) { r.clear_action(); }), "action"},
+      {"unknown action", act([](auto& r) { r.set_action(static_cast<OrderAction>(99)); }), "action"},
+      {"bad order id", act([](auto& r) { r.set_order_id(""); }), "order_id"},
+      {"rfq closes in the past",
+       rfq([](auto& r) { *r.mutable_closes_at() = TimeUtil::GetCurrentTime() - TimeUtil::SecondsToDuration(1); }),
+       "closes_at"},
+      {"rfq without place", rfq([](auto& r) { r.clear_delivery_place(); }), "delivery_place"},
+      {"rfq zero quantity", rfq([](auto& r) { r.mutable_quantity()->set_milli(0); }), "quantity.milli"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    grpc::Status s = c.call();
+    CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(ViolatedFields(s) == std::vector<std::string>{c.field});
+  }
+  CHECK(m.server().Count("orders") == 0);
+  CHECK(m.server().Count("rfqs") == 0);
+  CHECK(m.Available(listing.listing_id()) == 50000);
+}
+
+TEST_CASE("rfq: sellers quote, the buyer accepts one which becomes an order, the others are rejected") {
+  Market m;
+  Call create(kBuyer);
+  CreateRfqRequest r;
+  r.set_idempotency_key("rfq1");
+  r.set_commodity_id(kEthanol);
+  r.set_spec("95% vol, tank truck");
+  r.mutable_quantity()->set_milli(300000);
+  r.mutable_quantity()->set_unit("t");
+  r.set_delivery_place("Zhangjiagang port");
+  *r.mutable_closes_at() = TimeUtil::GetCurrentTime() + TimeUtil::SecondsToDuration(2);
+  Rfq rfq;
+  REQUIRE(m.orders().CreateRfq(&create.context, r, &rfq).ok());
+
+  std::vector<std::string> quote_ids;
+  for (int i = 0; i < 3; ++i) {
+    Call call("seller-" + std::to_string(i));
+    SubmitQuoteRequest q;
+    q.set_idempotency_key("q");
+    q.set_rfq_id(rfq.rfq_id());
+    q.mutable_unit_price()->set_currency("CNY");
+    q.mutable_unit_price()->set_amount_minor(610000 - i * 1000);
+    q.mutable_quantity()->set_milli(300000);
+    q.mutable_quantity()->set_unit("t");
+    Quote out;
+    grpc::Status s = m.orders().SubmitQuote(&call.context, q, &out);
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+    quote_ids.push_back(out.quote_id());
+  }
+  Call own(kBuyer);
+  SubmitQuoteRequest self;
+  self.set_idempotency_key("self");
+  self.set_rfq_id(rfq.rfq_id());
+  self.mutable_unit_price()->set_currency("CNY");
+  self.mutable_unit_price()->set_amount_minor(1);
+  self.mutable_quantity()->set_milli(1);
+  self.mutable_quantity()->set_unit("t");
+  Quote ignored;
+  CHECK(m.orders().SubmitQuote(&own.context, self, &ignored).error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+
+  Call all(kBuyer);
+  ListQuotesRequest lq;
+  lq.set_rfq_id(rfq.rfq_id());
+  ListQuotesResponse quotes;
+  REQUIRE(m.orders().ListQuotes(&all.context, lq, &quotes).ok());
+  CHECK(quotes.quotes_size() == 3);
+  Call one("seller-1");
+  REQUIRE(m.orders().ListQuotes(&one.context, lq, &quotes).ok());
+  REQUIRE(quotes.quotes_size() == 1);
+  CHECK(quotes.quotes(0).seller_tenant_id() == "seller-1");
+
+  // Past its closing time the RFQ takes no quote.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  Call late("seller-9");
+  SubmitQuoteRequest lateq = self;
+  lateq.set_idempotency_key("late");
+  lateq.mutable_unit_price()->set_amount_minor(500000);
+  CHECK(m.orders().SubmitQuote(&late.context, lateq, &ignored).error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+
+  Call accept(kBuyer);
+  AcceptQuoteRequest a;
+  a.set_rfq_id(rfq.rfq_id());
+  a.set_quote_id(quote_ids[2]);
+  a.set_idempotency_key("accept");
+  Order order;
+  REQUIRE(m.orders().AcceptQuote(&accept.context, a, &order).ok());
+  CHECK(order.state() == PLACED);
+  CHECK(order.seller_tenant_id() == "seller-2");
+  CHECK(order.quote_id() == quote_ids[2]);
+  CHECK(order.total().amount_minor() == 608000LL * 300);
+  Call again(kBuyer);
+  Order dup;
+  REQUIRE(m.orders().AcceptQuote(&again.context, a, &dup).ok());
+  CHECK(dup.order_id() == order.order_id());
+  Call other(kBuyer);
+  a.set_quote_id(quote_ids[0]);
+  a.set_idempotency_key("accept-2");
+  CHECK(m.orders().AcceptQuote(&other.context, a, &dup).error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+
+  Call after(kBuyer);
+  REQUIRE(m.orders().ListQuotes(&after.context, lq, &quotes).ok());
+  int accepted = 0, rejected = 0;
+  for (const auto& q : quotes.quotes()) {
+    accepted += q.state() == QUOTE_ACCEPTED;
+    rejected += q.state() == QUOTE_REJECTED;
+  }
+  CHECK(accepted == 1);
+  CHECK(rejected == 2);
+  CHECK(m.EventTypes(quote_ids[0], 1) == std::vector<std::string>{"ptd.trading.v1.QuoteRejected"});
+  CHECK(m.EventTypes(quote_ids[2], 1) == std::vector<std::string>{"ptd.trading.v1.QuoteAccepted"});
+
+  // An awarded RFQ is its buyer's alone.
+  Call stranger("seller-0");
+  GetRfqRequest g;
+  g.set_rfq_id(rfq.rfq_id());
+  Rfq seen;
+  CHECK(m.orders().GetRfq(&stranger.context, g, &seen).error_code() == grpc::StatusCode::NOT_FOUND);
+}
