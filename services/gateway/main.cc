@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
       "PTDCloud gateway: HTTP/JSON for apps onto every service's gRPC API (from the google.api.http annotations), "
       "identity (enterprises, users, API keys, tokens), rate limits, OpenAPI.",
       {{"http-address", "127.0.0.1:8080", "host:port to serve HTTP (or HTTPS) on"},
-       {"http-threads", "2", "threads serving HTTP connections"},
+       {"http-threads", "4", "threads serving HTTP connections (they also wait on Redis for rate limits)"},
        {"grpc-address", "127.0.0.1:50050", "host:port to serve ptd.gateway.v1.IdentityService over gRPC on"},
        {"metrics-address", "", "host:port for a separate Prometheus /metrics; the HTTP port serves /metrics anyway"},
        {"backends", "", "comma-separated package=host:port, e.g. ptd.trading.v1=127.0.0.1:50051"},

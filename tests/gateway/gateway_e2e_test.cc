@@ -1,6 +1,7 @@
 // End to end: the real ptd-gateway in front of the real ptd-trading and a small test backend (for the mapping
 // rules trading does not use), against the test run's PostgreSQL and Redis, called over HTTP as an app would.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -738,4 +739,15 @@ TEST_CASE("gateway: keep-alive serves many requests on one connection") {
   CHECK(http.Get("/v1/nothing", s.auth()).status == 404);
   CHECK(http.Get("/v1/verticals", s.auth()).status == 200);
   CHECK(http.connections() == 1);
+}
+
+TEST_CASE("gateway: SIGTERM stops it cleanly") {
+  Platform platform;
+  HttpClient http(platform.port());
+  REQUIRE(http.Get("/healthz").status == 200);
+  platform.gateway().Signal(SIGTERM);
+  int status = platform.gateway().Wait(std::chrono::seconds(30));
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(platform.gateway().ReadLog().find("gateway stopped") != std::string::npos);
 }

@@ -8,7 +8,7 @@
 using ptd::gateway::ErrorBody;
 using ptd::gateway::HttpStatusOf;
 
-TEST_CASE("gRPC codes map to the standard HTTP statuses") {
+TEST_CASE("gateway: gRPC codes map to the standard HTTP statuses") {
   auto [code, http] = GENERATE(table<absl::StatusCode, int>({
       {absl::StatusCode::kOk, 200}, {absl::StatusCode::kCancelled, 499}, {absl::StatusCode::kUnknown, 500},
       {absl::StatusCode::kInvalidArgument, 400}, {absl::StatusCode::kDeadlineExceeded, 504},
@@ -21,7 +21,7 @@ TEST_CASE("gRPC codes map to the standard HTTP statuses") {
   CHECK(HttpStatusOf(code) == http);
 }
 
-TEST_CASE("error bodies carry code, status, message and the field violations") {
+TEST_CASE("gateway: error bodies carry code, status, message and the field violations") {
   ptd::FieldViolations violations;
   violations.Add("unit_price.amount_minor", "must be positive, got -5");
   nlohmann::json body = nlohmann::json::parse(ErrorBody(violations.ToStatus()));

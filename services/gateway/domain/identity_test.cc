@@ -4,7 +4,7 @@
 
 using namespace ptd::gateway;
 
-TEST_CASE("identity rules") {
+TEST_CASE("gateway: identity rules") {
   CHECK(NormalizeEmail("  Boss@Lvye.CN ") == "boss@lvye.cn");
   ptd::FieldViolations v;
   CheckEmail("boss@lvye.cn", "email", v);

@@ -5,7 +5,7 @@
 #include "ptd/gateway/v1/identity.pb.h"
 #include "ptd/trading/v1/trading.pb.h"
 
-TEST_CASE("the OpenAPI document follows the JSON mapping") {
+TEST_CASE("gateway: the OpenAPI document follows the JSON mapping") {
   (void)ptd::trading::v1::Listing::descriptor();
   (void)ptd::gateway::v1::LoginRequest::descriptor();
   auto table = ptd::gateway::RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(),

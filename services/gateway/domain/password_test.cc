@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-TEST_CASE("Argon2id hashes verify the right password only") {
+TEST_CASE("gateway: Argon2id hashes verify the right password only") {
   auto hash = ptd::gateway::HashPassword("correct horse battery staple");
   REQUIRE(hash.ok());
   CHECK(hash->rfind("$argon2id$v=19$m=19456,t=2,p=1$", 0) == 0);

@@ -12,7 +12,7 @@ std::optional<std::vector<std::string>> MatchOf(const std::string& t, const std:
 }
 }  // namespace
 
-TEST_CASE("path templates parse by the google.api.http grammar") {
+TEST_CASE("gateway: path templates parse by the google.api.http grammar") {
   auto t = PathTemplate::Parse("/v1/{name=shelves/*/books/*}:publish");
   REQUIRE(t.ok());
   CHECK(t->verb() == "publish");
@@ -27,7 +27,7 @@ TEST_CASE("path templates parse by the google.api.http grammar") {
   CHECK(!PathTemplate::Parse(bad).ok());
 }
 
-TEST_CASE("path templates match and decode their variables") {
+TEST_CASE("gateway: path templates match and decode their variables") {
   CHECK(MatchOf("/v1/listings/{listing_id}", "/v1/listings/abc") == std::vector<std::string>{"abc"});
   CHECK(MatchOf("/v1/listings/{listing_id}", "/v1/listings/a%20b") == std::vector<std::string>{"a b"});
   CHECK(!MatchOf("/v1/listings/{listing_id}", "/v1/listings/"));
@@ -43,7 +43,7 @@ TEST_CASE("path templates match and decode their variables") {
   CHECK(MatchOf("/v1/keys/{id}", "/v1/keys/k1:x") == std::vector<std::string>{"k1:x"});
 }
 
-TEST_CASE("literal segments are more specific than variables, which are more specific than **") {
+TEST_CASE("gateway: literal segments are more specific than variables, which are more specific than **") {
   auto literal = *PathTemplate::Parse("/v1/listings/mine");
   auto single = *PathTemplate::Parse("/v1/listings/{id}");
   auto multi = *PathTemplate::Parse("/v1/{rest=**}");

@@ -18,7 +18,7 @@ const RouteTable& Table() {
 }
 }  // namespace
 
-TEST_CASE("the route table holds every annotated method of ptd.* services") {
+TEST_CASE("gateway: the route table holds every annotated method of ptd.* services") {
   const RouteTable& table = Table();
   auto get = table.Find("GET", "/v1/listings/abc");
   REQUIRE(get.match);
@@ -46,7 +46,7 @@ TEST_CASE("the route table holds every annotated method of ptd.* services") {
   CHECK(!table.Find("GET", "/v2/nothing").path_known);
 }
 
-TEST_CASE("field paths resolve by proto or JSON names") {
+TEST_CASE("gateway: field paths resolve by proto or JSON names") {
   const auto* request = ptd::trading::v1::UpdateListingRequest::descriptor();
   auto by_proto = ptd::gateway::ResolveFieldPath(request, "unit_price.amount_minor");
   auto by_json = ptd::gateway::ResolveFieldPath(request, "unitPrice.amountMinor");

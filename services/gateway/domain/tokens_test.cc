@@ -15,7 +15,7 @@ AccessClaims Claims(absl::Time now) {
 }
 }  // namespace
 
-TEST_CASE("a signed access token verifies and carries its claims") {
+TEST_CASE("gateway: a signed access token verifies and carries its claims") {
   JwtCodec jwt("k0123456789abcdef0123456789abcdef", "ptd-gateway");
   absl::Time now = absl::FromUnixSeconds(1'800'000'000);
   auto claims = jwt.Verify(jwt.Sign(Claims(now)), now + absl::Minutes(1));
@@ -26,7 +26,7 @@ TEST_CASE("a signed access token verifies and carries its claims") {
   CHECK(claims->expires_at == now + absl::Minutes(15));
 }
 
-TEST_CASE("access tokens that do not hold are refused") {
+TEST_CASE("gateway: access tokens that do not hold are refused") {
   JwtCodec jwt("k0123456789abcdef0123456789abcdef", "ptd-gateway", absl::Seconds(30));
   absl::Time now = absl::FromUnixSeconds(1'800'000'000);
   std::string good = jwt.Sign(Claims(now));
@@ -49,7 +49,7 @@ TEST_CASE("access tokens that do not hold are refused") {
   CHECK(verified.status().code() == absl::StatusCode::kUnauthenticated);
 }
 
-TEST_CASE("secrets are prefixed, random and stored as SHA-256") {
+TEST_CASE("gateway: secrets are prefixed, random and stored as SHA-256") {
   std::string a = ptd::gateway::NewSecret("ptdk_");
   std::string b = ptd::gateway::NewSecret("ptdk_");
   CHECK(a.rfind("ptdk_", 0) == 0);

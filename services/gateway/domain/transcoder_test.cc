@@ -18,7 +18,7 @@ const RouteTable& Table() {
 }
 }  // namespace
 
-TEST_CASE("a path variable, query parameters and a body fill the request") {
+TEST_CASE("gateway: a path variable, query parameters and a body fill the request") {
   auto lookup = Table().Find("PATCH", "/v1/listings/L1");
   REQUIRE(lookup.match);
   ptd::trading::v1::UpdateListingRequest request;
@@ -45,7 +45,7 @@ TEST_CASE("a path variable, query parameters and a body fill the request") {
   CHECK(user.user().roles(0) == ptd::gateway::v1::USER_ROLE_CLERK);
 }
 
-TEST_CASE("bad input is INVALID_ARGUMENT and leaves no partial call") {
+TEST_CASE("gateway: bad input is INVALID_ARGUMENT and leaves no partial call") {
   auto create = Table().Find("POST", "/v1/listings");
   auto list = Table().Find("GET", "/v1/listings");
   auto [name, match, query, body] = GENERATE_COPY(table<std::string, RouteTable::Match, std::string, std::string>({
@@ -69,7 +69,7 @@ TEST_CASE("bad input is INVALID_ARGUMENT and leaves no partial call") {
         absl::StatusCode::kInvalidArgument);
 }
 
-TEST_CASE("responses print in lowerCamelCase with int64 as strings and enums by name") {
+TEST_CASE("gateway: responses print in lowerCamelCase with int64 as strings and enums by name") {
   auto get = Table().Find("GET", "/v1/listings/x");
   ptd::trading::v1::Listing listing;
   listing.set_listing_id("L1");
@@ -86,7 +86,7 @@ TEST_CASE("responses print in lowerCamelCase with int64 as strings and enums by 
   CHECK(parsed["tenantId"] == "");  // defaults printed: apps see a stable shape
 }
 
-TEST_CASE("JSON depth counts only structure outside strings") {
+TEST_CASE("gateway: JSON depth counts only structure outside strings") {
   CHECK(JsonDepth(R"({"a":[{"b":"[[[[{{{{"}]})", 100) == 3);
   CHECK(JsonDepth("1", 10) == 0);
   CHECK(JsonDepth(std::string(1000, '['), 10) == 11);  // stops early
