@@ -10,6 +10,7 @@
 #include "libs/pg/pool.h"
 #include "libs/redis/client.h"
 #include "libs/server/server.h"
+#include "services/trading/group_buying.h"
 #include "services/trading/order_service.h"
 #include "services/trading/trading_service.h"
 
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
        {"internal-token", "", "shared credential every caller must present (x-ptd-internal-token); required"},
        {"migrations-dir", "", "folder of numbered SQL migrations; empty = 'migrations' next to the binary"},
        {"relay-interval", "100ms", "how often the outbox relay looks for new events"},
+       {"group-sweep-interval", "500ms", "how often group offers past their deadline are closed"},
        {"shutdown-grace", "0s", "after SIGTERM, how long health says NOT_SERVING before draining"},
        {"drain-timeout", "15s", "after SIGTERM, how long in-flight calls may take to finish"},
        {"log-level", "info", "debug, info, warn or error"},
@@ -75,6 +77,8 @@ int main(int argc, char** argv) {
 
   ptd::trading::TradingService service(**pool);
   ptd::trading::OrderService orders(**pool);
+  ptd::trading::GroupDeadlineSweeper group_sweeper(**pool, config.DurationOrExit("group-sweep-interval"));
+  group_sweeper.Start();
   ptd::Server server({.service_name = "trading",
                       .grpc_address = config.Get("grpc-address"),
                       .metrics_address = config.Get("metrics-address"),
@@ -87,6 +91,7 @@ int main(int argc, char** argv) {
   if (absl::Status s = server.Start(); !s.ok()) Die("cannot start the server", s);
   ptd::log::Info("trading serving", {{"grpc_port", server.grpc_port()}, {"metrics_port", server.metrics_port()}});
   server.Wait();
+  group_sweeper.Stop();
   relay.Stop();
   ptd::log::Info("trading stopped");
   return 0;

@@ -21,7 +21,9 @@ namespace {
 constexpr char kEventStream[] = "ptd.trading.events";
 constexpr absl::Duration kMaxRfqWindow = absl::Hours(24 * 90);
 
-absl::Status Publish(pqxx::work& tx, std::string_view type, const std::string& aggregate_id,
+}  // namespace
+
+absl::Status PublishTradingEvent(pqxx::work& tx, std::string_view type, const std::string& aggregate_id,
                      const std::string& tenant_id, const google::protobuf::Message& payload) {
   outbox::Event e;
   e.stream = kEventStream;
@@ -31,6 +33,13 @@ absl::Status Publish(pqxx::work& tx, std::string_view type, const std::string& a
   e.payload = payload.SerializeAsString();
   e.request_id = log::CurrentRequestId();
   return outbox::Write(tx, e);
+}
+
+namespace {
+
+absl::Status Publish(pqxx::work& tx, std::string_view type, const std::string& aggregate_id,
+                     const std::string& tenant_id, const google::protobuf::Message& payload) {
+  return PublishTradingEvent(tx, type, aggregate_id, tenant_id, payload);
 }
 
 template <typename Event>
@@ -69,7 +78,8 @@ v1::OrderTransition Transition(v1::OrderState from, v1::OrderState to, v1::Order
   return t;
 }
 
-// Inserts a new order in state PLACED with its first transition and its OrderPlaced event.
+}  // namespace
+
 absl::StatusOr<v1::Order> InsertPlacedOrder(pqxx::work& tx, v1::Order order, const Caller& caller,
                                             const std::string& idempotency_key, const std::string& hash) {
   absl::Time now = absl::Now();
@@ -87,6 +97,8 @@ absl::StatusOr<v1::Order> InsertPlacedOrder(pqxx::work& tx, v1::Order order, con
   if (absl::Status s = PublishOrderEvent(tx, *stored); !s.ok()) return s;
   return stored;
 }
+
+namespace {
 
 // The contract as signed at confirmation: the order's parties, goods, price, quantity and terms, and the
 // SHA-256 of its canonical bytes.

@@ -1,10 +1,20 @@
 #ifndef PTD_SERVICES_TRADING_ORDER_SERVICE_H_
 #define PTD_SERVICES_TRADING_ORDER_SERVICE_H_
 
+#include <string_view>
+
 #include "libs/pg/pool.h"
+#include "libs/server/caller.h"
 #include "ptd/trading/v1/orders.grpc.pb.h"
 
 namespace ptd::trading {
+
+// Inserts a new order in state PLACED, with its first transition and its OrderPlaced event, in `tx`.
+absl::StatusOr<v1::Order> InsertPlacedOrder(pqxx::work& tx, v1::Order order, const Caller& caller,
+                                            const std::string& idempotency_key, const std::string& request_hash);
+// Writes an event for ptd.trading.events to the outbox, in `tx`.
+absl::Status PublishTradingEvent(pqxx::work& tx, std::string_view type, const std::string& aggregate_id,
+                                 const std::string& tenant_id, const google::protobuf::Message& payload);
 
 // ptd.trading.v1.OrderService: offers, buy-now orders and their life cycle, RFQs and quotes. Each write is one
 // transaction with its outbox events.
@@ -31,6 +41,13 @@ class OrderService final : public v1::OrderService::Service {
                           v1::ListQuotesResponse* response) override;
   grpc::Status AcceptQuote(grpc::ServerContext* context, const v1::AcceptQuoteRequest* request,
                            v1::Order* response) override;
+  // Group buying (group_buying.cc).
+  grpc::Status OpenGroupOffer(grpc::ServerContext* context, const v1::OpenGroupOfferRequest* request,
+                              v1::GroupOffer* response) override;
+  grpc::Status GetGroupOffer(grpc::ServerContext* context, const v1::GetGroupOfferRequest* request,
+                             v1::GroupOffer* response) override;
+  grpc::Status JoinGroupOffer(grpc::ServerContext* context, const v1::JoinGroupOfferRequest* request,
+                              v1::GroupMembership* response) override;
 
  private:
   pg::Pool& pool_;

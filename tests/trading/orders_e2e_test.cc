@@ -442,3 +442,151 @@ TEST_CASE("rfq: sellers quote, the buyer accepts one which becomes an order, the
   Rfq seen;
   CHECK(m.orders().GetRfq(&stranger.context, g, &seen).error_code() == grpc::StatusCode::NOT_FOUND);
 }
+
+namespace {
+
+OpenGroupOfferRequest GroupRequest(const std::string& key, double seconds_to_deadline) {
+  OpenGroupOfferRequest r;
+  r.set_idempotency_key(key);
+  r.set_commodity_id("01900000-0000-7000-8000-00000000000d");  // urea, in t
+  auto* t = r.add_title();
+  t->set_lang("zh");
+  t->set_text("尿素百团拼购");
+  for (auto [min_t, price] : {std::pair{10, 230000}, {30, 225000}, {60, 220000}}) {
+    auto* tier = r.add_tiers();
+    tier->mutable_min_quantity()->set_milli(min_t * 1000);
+    tier->mutable_min_quantity()->set_unit("t");
+    tier->mutable_unit_price()->set_currency("CNY");
+    tier->mutable_unit_price()->set_amount_minor(price);
+  }
+  *r.mutable_deadline() =
+      TimeUtil::GetCurrentTime() + TimeUtil::MillisecondsToDuration(static_cast<int64_t>(seconds_to_deadline * 1000));
+  return r;
+}
+
+grpc::Status Join(Market& m, const std::string& tenant, const std::string& group_id, int64_t milli,
+                  GroupMembership* out) {
+  Call call(tenant);
+  JoinGroupOfferRequest j;
+  j.set_group_id(group_id);
+  j.set_idempotency_key("join");
+  j.mutable_quantity()->set_milli(milli);
+  j.mutable_quantity()->set_unit("t");
+  return m.orders().JoinGroupOffer(&call.context, j, out);
+}
+
+GroupOffer WaitForGroupEnd(Market& m, const std::string& group_id) {
+  GroupOffer g;
+  REQUIRE(ptd::testing::WaitFor([&] {
+    Call call(kSeller);
+    GetGroupOfferRequest r;
+    r.set_group_id(group_id);
+    return m.orders().GetGroupOffer(&call.context, r, &g).ok() && g.state() != GROUP_OPEN;
+  }));
+  return g;
+}
+
+GroupOffer Open(Market& m, const OpenGroupOfferRequest& r) {
+  Call call(kSeller);
+  GroupOffer g;
+  grpc::Status s = m.orders().OpenGroupOffer(&call.context, r, &g);
+  INFO(s.error_message());
+  REQUIRE(s.ok());
+  return g;
+}
+
+}  // namespace
+
+TEST_CASE("group buying: at the deadline every member pays the tier reached, one order each") {
+  Market m;
+  GroupOffer g = Open(m, GroupRequest("g1", 2.0));
+  GroupMembership member;
+  for (int i = 0; i < 3; ++i) REQUIRE(Join(m, "farm-" + std::to_string(i), g.group_id(), 12000, &member).ok());
+  CHECK(Join(m, "farm-0", g.group_id(), 12000, &member).ok());  // a retried join is the same membership
+  g = WaitForGroupEnd(m, g.group_id());
+  CHECK(g.state() == GROUP_CLOSED);
+  CHECK(g.joined().milli() == 36000);
+  CHECK(g.reached_price().amount_minor() == 225000);  // 36 t reached the 30 t tier
+  for (int i = 0; i < 3; ++i) {
+    Call call("farm-" + std::to_string(i));
+    ListOrdersResponse orders;
+    REQUIRE(m.orders().ListOrders(&call.context, ListOrdersRequest(), &orders).ok());
+    REQUIRE(orders.orders_size() == 1);
+    CHECK(orders.orders(0).unit_price().amount_minor() == 225000);
+    CHECK(orders.orders(0).total().amount_minor() == 225000LL * 12);
+    CHECK(orders.orders(0).seller_tenant_id() == kSeller);
+  }
+  CHECK(m.EventTypes(g.group_id(), 5).back() == "ptd.trading.v1.GroupOfferClosed");
+  CHECK(Join(m, "late-farm", g.group_id(), 1000, &member).error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_CASE("group buying: filling the top tier closes the group at once") {
+  Market m;
+  GroupOffer g = Open(m, GroupRequest("g1", 3600));
+  GroupMembership member;
+  REQUIRE(Join(m, "a", g.group_id(), 30000, &member).ok());
+  CHECK(member.order_id().empty());
+  REQUIRE(Join(m, "b", g.group_id(), 30000, &member).ok());
+  CHECK_FALSE(member.order_id().empty());
+  Call call(kSeller);
+  GetGroupOfferRequest r;
+  r.set_group_id(g.group_id());
+  REQUIRE(m.orders().GetGroupOffer(&call.context, r, &g).ok());
+  CHECK(g.state() == GROUP_CLOSED);
+  CHECK(g.reached_price().amount_minor() == 220000);
+}
+
+TEST_CASE("group buying: a group below its first tier at the deadline is cancelled, with no orders") {
+  Market m;
+  GroupOffer g = Open(m, GroupRequest("g1", 1.0));
+  GroupMembership member;
+  REQUIRE(Join(m, "small-farm", g.group_id(), 5000, &member).ok());
+  g = WaitForGroupEnd(m, g.group_id());
+  CHECK(g.state() == GROUP_CANCELLED);
+  CHECK(m.server().Count("orders") == 0);
+  CHECK(m.EventTypes(g.group_id(), 3).back() == "ptd.trading.v1.GroupOfferCancelled");
+  // The member still sees the group it was in; a stranger does not.
+  Call member_call("small-farm"), stranger("stranger");
+  GetGroupOfferRequest r;
+  r.set_group_id(g.group_id());
+  CHECK(m.orders().GetGroupOffer(&member_call.context, r, &g).ok());
+  CHECK(m.orders().GetGroupOffer(&stranger.context, r, &g).error_code() == grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_CASE("group buying: buyers joining while the deadline passes are either in, with an order, or refused") {
+  Market m;
+  GroupOffer g = Open(m, GroupRequest("g1", 1.5));
+  std::mutex mu;
+  std::vector<std::string> in, refused;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0;; ++i) {
+        std::string tenant = "buyer-" + std::to_string(t) + "-" + std::to_string(i);
+        GroupMembership member;
+        grpc::Status s = Join(m, tenant, g.group_id(), 100, &member);
+        std::lock_guard<std::mutex> lock(mu);
+        if (s.ok()) {
+          in.push_back(tenant);
+        } else {
+          REQUIRE(s.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+          refused.push_back(tenant);
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  g = WaitForGroupEnd(m, g.group_id());
+  CHECK(refused.size() == 8);
+  CHECK(g.member_count() == static_cast<int>(in.size()));
+  CHECK(g.joined().milli() == 100 * static_cast<int64_t>(in.size()));
+  int64_t orders = m.server().Count("orders");
+  if (g.state() == GROUP_CLOSED) CHECK(orders == static_cast<int64_t>(in.size()));
+  else CHECK(orders == 0);
+  pqxx::connection conn(m.server().db_url());
+  pqxx::work tx(conn);
+  for (const std::string& tenant : refused) {
+    CHECK(tx.exec_params("SELECT 1 FROM trading.group_members WHERE buyer_tenant_id = $1", tenant).empty());
+  }
+}
