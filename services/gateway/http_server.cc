@@ -121,12 +121,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     unsigned version = request.version();
     server_.in_flight.fetch_add(1);
     server_.handler(std::move(request), peer_,
-                    [self = this->shared_from_this(), keep_alive, version](HttpResponse&& res) {
-                      net::post(self->stream_.get_executor(),
-                                [self, res = std::move(res), keep_alive, version]() mutable {
-                                  self->Write(std::move(res), keep_alive && !self->server_.stopping.load(), version,
-                                              /*counted=*/true);
-                                });
+                    [self = this->shared_from_this(), keep_alive, version](HttpResponse&& res) mutable {
+                      keep_alive = keep_alive && !self->server_.stopping.load();
+                      if constexpr (std::is_same_v<Stream, PlainStream>) {
+                        // No operation is pending on the connection while its request is being handled, so the
+                        // write may start on the answering thread (often gRPC's): a thread wake-up less per request.
+                        // Its completion runs on the connection's strand as usual.
+                        self->Write(std::move(res), keep_alive, version, /*counted=*/true);
+                      } else {
+                        net::post(self->stream_.get_executor(), [self, res = std::move(res), keep_alive, version]() mutable {
+                          self->Write(std::move(res), keep_alive, version, /*counted=*/true);
+                        });
+                      }
                     });
   }
 

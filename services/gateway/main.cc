@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "libs/core/config.h"
 #include "libs/core/log.h"
@@ -77,6 +78,8 @@ ptd::gateway::RateLimit RateLimitOrExit(const ptd::Config& config, std::string_v
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil checks every Mutex acquisition for lock-order cycles (a debug aid that costs on each lock).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   ptd::Config config(
       "ptd-gateway",
       "PTDCloud gateway: HTTP/JSON for apps onto every service's gRPC API (from the google.api.http annotations), "
