@@ -12,6 +12,7 @@
 #include "libs/server/server.h"
 #include "services/trading/group_buying.h"
 #include "services/trading/order_service.h"
+#include "services/trading/spot_service.h"
 #include "services/trading/trading_service.h"
 
 namespace {
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
   ptd::trading::OrderService orders(**pool);
   ptd::trading::GroupDeadlineSweeper group_sweeper(**pool, config.DurationOrExit("group-sweep-interval"));
   group_sweeper.Start();
+  ptd::trading::SpotMarketService spot(**pool);
   ptd::Server server({.service_name = "trading",
                       .grpc_address = config.Get("grpc-address"),
                       .metrics_address = config.Get("metrics-address"),
@@ -88,6 +90,7 @@ int main(int argc, char** argv) {
                       .registry = registry});
   server.AddService(&service);
   server.AddService(&orders);
+  server.AddService(&spot);
   if (absl::Status s = server.Start(); !s.ok()) Die("cannot start the server", s);
   ptd::log::Info("trading serving", {{"grpc_port", server.grpc_port()}, {"metrics_port", server.metrics_port()}});
   server.Wait();

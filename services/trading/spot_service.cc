@@ -1,0 +1,749 @@
+#include "services/trading/spot_service.h"
+
+#include <openssl/sha.h>
+
+#include <set>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/util/time_util.h"
+#include "libs/core/ids.h"
+#include "libs/core/log.h"
+#include "libs/core/money.h"
+#include "libs/core/status.h"
+#include "libs/outbox/outbox.h"
+#include "libs/server/caller.h"
+#include "services/trading/domain/catalog.h"
+#include "services/trading/domain/order_book.h"
+#include "services/trading/store/spot_store.h"
+
+namespace ptd::trading {
+
+// The in-memory state of one commodity's book. Everything but the catalogue facts is guarded by `mu`, which
+// is held across match and persist (see the header).
+struct SpotMarketService::Book {
+  struct Resting {
+    std::string order_id;
+    std::string tenant_id;
+    book::Side side;
+    int64_t price_minor;
+  };
+  // A tenant's resting prices, for self-trade prevention.
+  struct OwnPrices {
+    std::multiset<int64_t> bids;
+    std::multiset<int64_t> asks;
+  };
+
+  SpotCommodity commodity;
+
+  std::mutex mu;
+  bool valid = false;   // false: unknown or dirty, rebuild before use
+  int64_t version = 0;  // the spot_books.version the memory reflects (when valid)
+  std::unique_ptr<book::OrderBook> book;
+  absl::flat_hash_map<uint64_t, Resting> resting;  // by arrival sequence (the core's order id)
+  absl::flat_hash_map<std::string, OwnPrices> own;
+
+  void AddResting(uint64_t seq, Resting r) {
+    OwnPrices& prices = own[r.tenant_id];
+    (r.side == book::Side::kBuy ? prices.bids : prices.asks).insert(r.price_minor);
+    resting.emplace(seq, std::move(r));
+  }
+  void RemoveResting(uint64_t seq) {
+    auto it = resting.find(seq);
+    if (it == resting.end()) return;
+    OwnPrices& prices = own[it->second.tenant_id];
+    std::multiset<int64_t>& side = it->second.side == book::Side::kBuy ? prices.bids : prices.asks;
+    side.erase(side.find(it->second.price_minor));
+    if (prices.bids.empty() && prices.asks.empty()) own.erase(it->second.tenant_id);
+    resting.erase(it);
+  }
+
+  // True when an order of `tenant` could meet one of the tenant's own resting orders.
+  bool CrossesOwn(const std::string& tenant, book::Side side, book::OrderType type, int64_t price_minor) const {
+    auto it = own.find(tenant);
+    if (it == own.end()) return false;
+    const bool market = type == book::OrderType::kMarket;
+    if (side == book::Side::kBuy) {
+      return !it->second.asks.empty() && (market || *it->second.asks.begin() <= price_minor);
+    }
+    return !it->second.bids.empty() && (market || *it->second.bids.rbegin() >= price_minor);
+  }
+
+  // Replaces the memory with the database's open orders, replayed in arrival order.
+  absl::Status Rebuild(pqxx::work& tx, int64_t db_version) {
+    valid = false;
+    book = std::make_unique<book::OrderBook>();
+    resting.clear();
+    own.clear();
+    std::vector<book::Fill> fills;
+    for (const SpotOrderRow& o : SpotStore::RestingOrders(tx, commodity.commodity_id)) {
+      book->Add({.order_id = static_cast<uint64_t>(o.seq),
+                 .side = o.side,
+                 .type = book::OrderType::kLimit,
+                 .price_minor = o.price_minor,
+                 .quantity_milli = o.remaining_milli()},
+                fills);
+      if (!fills.empty()) {
+        return absl::InternalError(
+            absl::StrCat("the stored book of ", commodity.commodity_id, " is crossed at order ", o.order_id));
+      }
+      AddResting(o.seq, {o.order_id, o.tenant_id, o.side, o.price_minor});
+    }
+    version = db_version;
+    valid = true;
+    return absl::OkStatus();
+  }
+};
+
+namespace {
+
+constexpr char kEventStream[] = "ptd.trading.events";
+constexpr char kCurrency[] = "CNY";
+// Bounds that keep price x quantity (and a level's total) far inside int64.
+constexpr int64_t kMaxPriceMinor = 10'000'000'000;     // 100 million yuan per unit
+constexpr int64_t kMaxQuantityMilli = 10'000'000'000;  // 10 million units
+constexpr int kDefaultDepth = 10;
+constexpr int kMaxDepth = 100;
+constexpr int kTapeBatch = 500;
+
+// ---- proto <-> domain ----
+
+v1::SpotSide SideToProto(book::Side side) { return side == book::Side::kBuy ? v1::SPOT_SIDE_BUY : v1::SPOT_SIDE_SELL; }
+
+void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
+  *out = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+void SetMoney(const std::string& currency, int64_t minor, common::v1::Money* out) {
+  out->set_currency(currency);
+  out->set_amount_minor(minor);
+}
+void SetQuantity(int64_t milli, const std::string& unit, common::v1::Quantity* out) {
+  out->set_milli(milli);
+  out->set_unit(unit);
+}
+
+void ToProto(const SpotOrderRow& o, v1::SpotOrder* out) {
+  out->set_order_id(o.order_id);
+  out->set_tenant_id(o.tenant_id);
+  out->set_commodity_id(o.commodity_id);
+  out->set_side(SideToProto(o.side));
+  out->set_type(o.type == book::OrderType::kLimit ? v1::SPOT_ORDER_TYPE_LIMIT : v1::SPOT_ORDER_TYPE_MARKET);
+  if (o.type == book::OrderType::kLimit) SetMoney(o.currency, o.price_minor, out->mutable_limit_price());
+  SetQuantity(o.quantity_milli, o.unit, out->mutable_quantity());
+  SetQuantity(o.filled_milli, o.unit, out->mutable_filled());
+  SetQuantity(o.remaining_milli(), o.unit, out->mutable_remaining());
+  out->set_status(static_cast<v1::SpotOrderStatus>(o.status));
+  out->set_cancel_reason(static_cast<v1::SpotCancelReason>(o.cancel_reason));
+  out->set_sequence(o.seq);
+  ToProto(o.create_time, out->mutable_create_time());
+  ToProto(o.update_time, out->mutable_update_time());
+}
+
+// A trade as `tenant` (one of its parties) sees it.
+void ToProto(const SpotTradeRow& t, const std::string& tenant, v1::SpotTrade* out) {
+  const bool buyer = t.buyer_tenant_id == tenant;
+  out->set_trade_id(t.trade_id);
+  out->set_commodity_id(t.commodity_id);
+  SetMoney(t.currency, t.price_minor, out->mutable_price());
+  SetQuantity(t.quantity_milli, t.unit, out->mutable_quantity());
+  SetMoney(t.currency, t.amount_minor, out->mutable_amount());
+  out->set_side(buyer ? v1::SPOT_SIDE_BUY : v1::SPOT_SIDE_SELL);
+  out->set_order_id(buyer ? t.buy_order_id : t.sell_order_id);
+  out->set_counterparty_tenant_id(buyer ? t.seller_tenant_id : t.buyer_tenant_id);
+  out->set_aggressor((t.aggressor_side == book::Side::kBuy) == buyer);
+  out->set_sequence(t.seq);
+  ToProto(t.execute_time, out->mutable_execute_time());
+}
+
+void ToProto(const SpotTradeRow& t, v1::PublicTrade* out) {
+  out->set_commodity_id(t.commodity_id);
+  out->set_sequence(t.seq);
+  SetMoney(t.currency, t.price_minor, out->mutable_price());
+  SetQuantity(t.quantity_milli, t.unit, out->mutable_quantity());
+  out->set_aggressor_side(SideToProto(t.aggressor_side));
+  ToProto(t.execute_time, out->mutable_execute_time());
+}
+
+v1::TradeExecuted TradeEvent(const SpotTradeRow& t, const SpotCommodity& c) {
+  v1::TradeExecuted e;
+  e.set_trade_id(t.trade_id);
+  e.set_sequence(t.seq);
+  e.set_commodity_id(t.commodity_id);
+  e.set_commodity_code(c.code);
+  e.set_vertical(c.vertical);
+  SetMoney(t.currency, t.price_minor, e.mutable_price());
+  SetQuantity(t.quantity_milli, t.unit, e.mutable_quantity());
+  SetMoney(t.currency, t.amount_minor, e.mutable_amount());
+  e.set_buyer_tenant_id(t.buyer_tenant_id);
+  e.set_seller_tenant_id(t.seller_tenant_id);
+  e.set_buy_order_id(t.buy_order_id);
+  e.set_sell_order_id(t.sell_order_id);
+  e.set_aggressor_side(SideToProto(t.aggressor_side));
+  ToProto(t.execute_time, e.mutable_execute_time());
+  return e;
+}
+
+outbox::Event Event(const char* type, const std::string& aggregate_id, const std::string& tenant_id,
+                    const google::protobuf::Message& payload) {
+  return {.stream = kEventStream,
+          .type = type,
+          .aggregate_id = aggregate_id,
+          .tenant_id = tenant_id,
+          .payload = payload.SerializeAsString(),
+          .request_id = log::CurrentRequestId()};
+}
+
+// ---- idempotency, paging, errors ----
+
+std::string RequestHash(const google::protobuf::Message& request) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  {
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    request.SerializeToCodedStream(&coded);
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
+
+std::string PageToken(const std::string& last_id) { return absl::WebSafeBase64Escape(last_id); }
+
+// The id a page token stands for; a violation for anything this service did not hand out.
+std::string AfterId(const std::string& token, FieldViolations& violations) {
+  if (token.empty()) return "";
+  std::string id;
+  if (token.size() > 256 || !absl::WebSafeBase64Unescape(token, &id) || !IsValidId(id)) {
+    violations.Add("page_token", "is not a token this service returned");
+    return "";
+  }
+  return id;
+}
+
+grpc::Status Finish(const char* rpc, const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kUnauthenticated:
+      break;
+    default:
+      log::Error("rpc failed", {{"rpc", rpc}, {"status", status.ToString()}});
+  }
+  return ToGrpcStatus(status);
+}
+
+std::optional<book::Side> SideFromProto(v1::SpotSide side) {
+  switch (side) {
+    case v1::SPOT_SIDE_BUY:
+      return book::Side::kBuy;
+    case v1::SPOT_SIDE_SELL:
+      return book::Side::kSell;
+    default:
+      return std::nullopt;
+  }
+}
+
+const char* StatusName(SpotStatus s) {
+  switch (s) {
+    case SpotStatus::kOpen:
+      return "open";
+    case SpotStatus::kFilled:
+      return "filled";
+    case SpotStatus::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+// What PlaceSpotOrder settles on, in one transaction.
+struct Placement {
+  SpotOrderRow order;
+  std::vector<SpotTradeRow> trades;
+  int64_t version = 0;
+  bool repeated = false;  // the idempotency key was used before: `order` is that order now
+};
+
+}  // namespace
+
+// ---- TradeSignal ----
+
+uint64_t TradeSignal::Generation(const std::string& commodity_id) {
+  std::lock_guard lock(mu_);
+  auto it = generations_.find(commodity_id);
+  return it == generations_.end() ? 0 : it->second;
+}
+
+void TradeSignal::Notify(const std::string& commodity_id) {
+  {
+    std::lock_guard lock(mu_);
+    ++generations_[commodity_id];
+  }
+  changed_.notify_all();
+}
+
+void TradeSignal::WaitChange(const std::string& commodity_id, uint64_t seen, absl::Duration timeout) {
+  std::unique_lock lock(mu_);
+  changed_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] {
+    auto it = generations_.find(commodity_id);
+    return it != generations_.end() && it->second != seen;
+  });
+}
+
+// ---- SpotMarketService ----
+
+SpotMarketService::SpotMarketService(pg::Pool& pool, SpotOptions options) : pool_(pool), options_(options) {}
+SpotMarketService::~SpotMarketService() = default;
+
+absl::StatusOr<SpotMarketService::Book*> SpotMarketService::BookFor(const std::string& commodity_id) {
+  {
+    std::lock_guard lock(books_mu_);
+    if (auto it = books_.find(commodity_id); it != books_.end()) return it->second.get();
+  }
+  absl::StatusOr<SpotCommodity> commodity = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<SpotCommodity> {
+    std::optional<SpotCommodity> c = SpotStore::GetCommodity(tx, commodity_id);
+    if (!c) return InvalidField("commodity_id", "no such commodity in the catalogue");
+    if (!c->standardised) {
+      return InvalidField("commodity_id",
+                          absl::StrCat("commodity ", c->code, " is not standardised: it has no spot book"));
+    }
+    return *c;
+  });
+  if (!commodity.ok()) return commodity.status();
+  std::lock_guard lock(books_mu_);
+  std::unique_ptr<Book>& slot = books_[commodity_id];
+  if (slot == nullptr) {
+    slot = std::make_unique<Book>();
+    slot->commodity = *commodity;
+  }
+  return slot.get();
+}
+
+grpc::Status SpotMarketService::PlaceSpotOrder(grpc::ServerContext* context, const v1::PlaceSpotOrderRequest* request,
+                                               v1::PlaceSpotOrderResponse* response) {
+  auto caller = CallerOf(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+
+  // ---- validate ----
+  FieldViolations violations;
+  ValidateIdempotencyKey(request->idempotency_key(), violations);
+  ValidateId("commodity_id", request->commodity_id(), violations);
+  std::optional<book::Side> side = SideFromProto(request->side());
+  if (!side) violations.Add("side", "must be SPOT_SIDE_BUY or SPOT_SIDE_SELL");
+  book::OrderType type = book::OrderType::kLimit;
+  int64_t price_minor = 0;
+  if (request->type() == v1::SPOT_ORDER_TYPE_LIMIT) {
+    const common::v1::Money& price = request->limit_price();
+    if (!request->has_limit_price()) {
+      violations.Add("limit_price", "is required for a limit order");
+    } else if (price.currency() != kCurrency) {
+      violations.Add("limit_price.currency",
+                     absl::StrCat("must be CNY, the currency of every spot book, got '", price.currency(), "'"));
+    } else if (price.amount_minor() <= 0 || price.amount_minor() > kMaxPriceMinor) {
+      violations.Add("limit_price.amount_minor",
+                     absl::StrCat("must be positive and at most ", kMaxPriceMinor, ", got ", price.amount_minor()));
+    }
+    price_minor = price.amount_minor();
+  } else if (request->type() == v1::SPOT_ORDER_TYPE_MARKET) {
+    type = book::OrderType::kMarket;
+    if (request->has_limit_price()) violations.Add("limit_price", "must be absent for a market order");
+  } else {
+    violations.Add("type", "must be SPOT_ORDER_TYPE_LIMIT or SPOT_ORDER_TYPE_MARKET");
+  }
+  const common::v1::Quantity& quantity = request->quantity();
+  if (!request->has_quantity()) {
+    violations.Add("quantity", "is required");
+  } else if (quantity.milli() <= 0 || quantity.milli() > kMaxQuantityMilli) {
+    violations.Add("quantity.milli",
+                   absl::StrCat("must be positive and at most ", kMaxQuantityMilli, ", got ", quantity.milli()));
+  }
+  if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
+
+  absl::StatusOr<Book*> found = BookFor(request->commodity_id());
+  if (!found.ok()) return Finish("PlaceSpotOrder", found.status());
+  Book& b = **found;
+  if (quantity.unit() != b.commodity.unit) {
+    return ToGrpcStatus(InvalidField("quantity.unit", absl::StrCat("must be the commodity's unit '", b.commodity.unit,
+                                                                   "', got '", quantity.unit(), "'")));
+  }
+
+  // ---- match and persist, serialised per commodity ----
+  const std::string hash = RequestHash(*request);
+  const std::string& tenant = caller->tenant_id;
+  Placement placed;
+  absl::Status status;
+  {
+    std::lock_guard lock(b.mu);
+    status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
+      placed = Placement{};
+      absl::StatusOr<LockedBook> locked =
+          SpotStore::LockBook(tx, b.commodity.commodity_id, tenant, request->idempotency_key());
+      if (absl::IsNotFound(locked.status())) {  // the book's first order ever
+        SpotStore::EnsureBook(tx, b.commodity.commodity_id, kCurrency, b.commodity.unit);
+        locked = SpotStore::LockBook(tx, b.commodity.commodity_id, tenant, request->idempotency_key());
+      }
+      if (!locked.ok()) return locked.status();
+      placed.version = locked->version;
+      if (!b.valid || b.version != locked->version - 1) {
+        if (absl::Status s = b.Rebuild(tx, locked->version - 1); !s.ok()) return s;
+      }
+      if (locked->earlier) {
+        if (locked->earlier->second != hash) {
+          return absl::AlreadyExistsError("idempotency_key was already used for a different request");
+        }
+        absl::StatusOr<SpotOrderRow> earlier = SpotStore::GetOrder(tx, tenant, locked->earlier->first);
+        if (!earlier.ok()) return earlier.status();
+        placed.order = *std::move(earlier);
+        placed.trades = SpotStore::TradesTakenBy(tx, placed.order.order_id);
+        placed.repeated = true;
+        return absl::OkStatus();
+      }
+      if (b.CrossesOwn(tenant, *side, type, price_minor)) {
+        return absl::FailedPreconditionError(
+            "the order would trade with an order of your own resting on the other side (self-trade): cancel that "
+            "order first or change the price");
+      }
+
+      const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));  // as stored
+      SpotOrderRow& o = placed.order;
+      o = {.order_id = NewId(),
+           .tenant_id = tenant,
+           .commodity_id = b.commodity.commodity_id,
+           .seq = locked->seq,
+           .side = *side,
+           .type = type,
+           .currency = kCurrency,
+           .price_minor = type == book::OrderType::kLimit ? price_minor : 0,
+           .unit = b.commodity.unit,
+           .quantity_milli = quantity.milli(),
+           .create_time = now,
+           .update_time = now};
+
+      b.valid = false;  // the memory runs ahead of the database until the commit
+      std::vector<book::Fill> fills;
+      book::AddResult result = b.book->Add({.order_id = static_cast<uint64_t>(o.seq),
+                                            .side = o.side,
+                                            .type = o.type,
+                                            .price_minor = o.price_minor,
+                                            .quantity_milli = o.quantity_milli},
+                                           fills);
+      o.filled_milli = result.filled_milli;
+      if (result.resting_milli > 0) {
+        o.status = SpotStatus::kOpen;
+        b.AddResting(o.seq, {o.order_id, tenant, o.side, o.price_minor});
+      } else if (result.cancelled_milli > 0) {
+        o.status = SpotStatus::kCancelled;
+        o.cancel_reason = SpotCancelReason::kNoLiquidity;
+      } else {
+        o.status = SpotStatus::kFilled;
+      }
+
+      std::vector<SpotFill> maker_fills;
+      for (const book::Fill& f : fills) {
+        auto maker = b.resting.find(f.maker_order_id);
+        if (maker == b.resting.end()) {
+          return absl::InternalError(absl::StrCat("no owner for resting order ", f.maker_order_id));
+        }
+        absl::StatusOr<Money> amount = PriceOf({kCurrency, f.price_minor}, f.quantity_milli);
+        if (!amount.ok()) return amount.status();
+        const bool buy = o.side == book::Side::kBuy;
+        placed.trades.push_back({.trade_id = NewId(),
+                                 .commodity_id = o.commodity_id,
+                                 .currency = kCurrency,
+                                 .price_minor = f.price_minor,
+                                 .unit = o.unit,
+                                 .quantity_milli = f.quantity_milli,
+                                 .amount_minor = amount->amount_minor,
+                                 .buy_order_id = buy ? o.order_id : maker->second.order_id,
+                                 .sell_order_id = buy ? maker->second.order_id : o.order_id,
+                                 .buyer_tenant_id = buy ? tenant : maker->second.tenant_id,
+                                 .seller_tenant_id = buy ? maker->second.tenant_id : tenant,
+                                 .aggressor_side = o.side,
+                                 .taker_order_id = o.order_id,
+                                 .execute_time = now});
+        maker_fills.push_back({static_cast<int64_t>(f.maker_order_id), f.quantity_milli});
+        if (f.maker_done) b.RemoveResting(f.maker_order_id);
+      }
+
+      SpotStore::InsertOrder(tx, o, request->idempotency_key(), hash, caller->subject);
+      if (absl::Status s = SpotStore::ApplyFills(tx, o.commodity_id, maker_fills, now); !s.ok()) return s;
+      SpotStore::InsertTrades(tx, placed.trades);
+      v1::SpotOrderAccepted accepted;
+      ToProto(o, accepted.mutable_order());
+      if (absl::Status s = outbox::Write(tx, Event("ptd.trading.v1.SpotOrderAccepted", o.order_id, tenant, accepted));
+          !s.ok()) {
+        return s;
+      }
+      for (const SpotTradeRow& t : placed.trades) {
+        if (absl::Status s =
+                outbox::Write(tx, Event("ptd.trading.v1.TradeExecuted", t.trade_id, "", TradeEvent(t, b.commodity)));
+            !s.ok()) {
+          return s;
+        }
+      }
+      return absl::OkStatus();
+    });
+    if (status.ok()) {
+      b.version = placed.version;
+      b.valid = true;
+    }
+    // On failure `b.valid` is false if the memory changed (rebuilt on next use), and otherwise still matches
+    // the database, which the rollback left at the version the memory has.
+  }
+  if (!status.ok()) return Finish("PlaceSpotOrder", status);
+  if (!placed.trades.empty() && !placed.repeated) trade_signal_.Notify(b.commodity.commodity_id);
+
+  ToProto(placed.order, response->mutable_order());
+  for (const SpotTradeRow& t : placed.trades) ToProto(t, tenant, response->add_trades());
+  if (!placed.repeated) {
+    log::Info("spot order placed", {{"order_id", placed.order.order_id},
+                                    {"commodity_id", placed.order.commodity_id},
+                                    {"status", StatusName(placed.order.status)},
+                                    {"trades", placed.trades.size()}});
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SpotMarketService::CancelSpotOrder(grpc::ServerContext* context, const v1::CancelSpotOrderRequest* request,
+                                                v1::SpotOrder* response) {
+  auto caller = CallerOf(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  FieldViolations violations;
+  ValidateId("order_id", request->order_id(), violations);
+  if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
+  const std::string& tenant = caller->tenant_id;
+
+  // The order's commodity says which book to lock; it never changes, so reading it first is safe.
+  absl::StatusOr<SpotOrderRow> order =
+      pool_.InTransaction([&](pqxx::work& tx) { return SpotStore::GetOrder(tx, tenant, request->order_id()); });
+  if (!order.ok()) return Finish("CancelSpotOrder", order.status());
+  absl::StatusOr<Book*> found = BookFor(order->commodity_id);
+  if (!found.ok()) return Finish("CancelSpotOrder", found.status());
+  Book& b = **found;
+
+  int64_t version = 0;
+  int64_t cancelled_milli = 0;
+  absl::Status status;
+  {
+    std::lock_guard lock(b.mu);
+    status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
+      absl::StatusOr<LockedBook> locked = SpotStore::LockBook(tx, b.commodity.commodity_id, tenant, "");
+      if (!locked.ok()) return locked.status();
+      version = locked->version;
+      if (!b.valid || b.version != locked->version - 1) {
+        if (absl::Status s = b.Rebuild(tx, locked->version - 1); !s.ok()) return s;
+      }
+      // Read again under the lock: the order may have been filled since.
+      order = SpotStore::GetOrder(tx, tenant, request->order_id());
+      if (!order.ok()) return order.status();
+      if (order->status != SpotStatus::kOpen) {
+        return absl::FailedPreconditionError(absl::StrCat("only an open order can be cancelled; order ",
+                                                          order->order_id, " is ", StatusName(order->status)));
+      }
+      b.valid = false;
+      std::optional<int64_t> rest = b.book->Cancel(static_cast<uint64_t>(order->seq));
+      if (!rest) return absl::InternalError(absl::StrCat("open order ", order->order_id, " is not in the book"));
+      b.RemoveResting(static_cast<uint64_t>(order->seq));
+      cancelled_milli = *rest;
+      const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+      SpotStore::CancelOrder(tx, order->order_id, SpotCancelReason::kByOwner, now);
+      order->status = SpotStatus::kCancelled;
+      order->cancel_reason = SpotCancelReason::kByOwner;
+      order->update_time = now;
+      v1::SpotOrderCancelled event;
+      ToProto(*order, event.mutable_order());
+      SetQuantity(cancelled_milli, order->unit, event.mutable_cancelled());
+      return outbox::Write(tx, Event("ptd.trading.v1.SpotOrderCancelled", order->order_id, tenant, event));
+    });
+    if (status.ok()) {
+      b.version = version;
+      b.valid = true;
+    }
+  }
+  if (!status.ok()) return Finish("CancelSpotOrder", status);
+  ToProto(*order, response);
+  log::Info("spot order cancelled", {{"order_id", order->order_id}, {"cancelled_milli", cancelled_milli}});
+  return grpc::Status::OK;
+}
+
+grpc::Status SpotMarketService::GetSpotOrder(grpc::ServerContext* context, const v1::GetSpotOrderRequest* request,
+                                             v1::SpotOrder* response) {
+  auto caller = CallerOf(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  FieldViolations violations;
+  ValidateId("order_id", request->order_id(), violations);
+  if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
+  absl::StatusOr<SpotOrderRow> order = pool_.InTransaction(
+      [&](pqxx::work& tx) { return SpotStore::GetOrder(tx, caller->tenant_id, request->order_id()); });
+  if (!order.ok()) return Finish("GetSpotOrder", order.status());
+  ToProto(*order, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status SpotMarketService::ListSpotOrders(grpc::ServerContext* context, const v1::ListSpotOrdersRequest* request,
+                                               v1::ListSpotOrdersResponse* response) {
+  auto caller = CallerOf(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  FieldViolations violations;
+  SpotPage page{.size = ValidatePageSize(request->page_size(), violations)};
+  page.after_id = AfterId(request->page_token(), violations);
+  SpotOrderFilter filter{.commodity_id = request->commodity_id()};
+  if (!filter.commodity_id.empty()) ValidateId("commodity_id", filter.commodity_id, violations);
+  if (request->side() != v1::SPOT_SIDE_UNSPECIFIED) {
+    if (auto side = SideFromProto(request->side()))
+      filter.side = SideCode(*side);
+    else
+      violations.Add("side", absl::StrCat("unknown side ", static_cast<int>(request->side())));
+  }
+  switch (request->status()) {
+    case v1::SPOT_ORDER_STATUS_UNSPECIFIED:
+      break;
+    case v1::SPOT_ORDER_STATUS_OPEN:
+    case v1::SPOT_ORDER_STATUS_FILLED:
+    case v1::SPOT_ORDER_STATUS_CANCELLED:
+      filter.status = static_cast<int>(request->status());
+      break;
+    default:
+      violations.Add("status", absl::StrCat("unknown status ", static_cast<int>(request->status())));
+  }
+  if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
+  absl::StatusOr<std::vector<SpotOrderRow>> rows =
+      pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<SpotOrderRow>> {
+        return SpotStore::ListOrders(tx, caller->tenant_id, filter, page);
+      });
+  if (!rows.ok()) return Finish("ListSpotOrders", rows.status());
+  for (int i = 0; i < static_cast<int>(rows->size()) && i < page.size; ++i) ToProto((*rows)[i], response->add_orders());
+  if (static_cast<int>(rows->size()) > page.size) {
+    response->set_next_page_token(PageToken((*rows)[page.size - 1].order_id));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SpotMarketService::GetBook(grpc::ServerContext* context, const v1::GetBookRequest* request,
+                                        v1::SpotBook* response) {
+  if (auto caller = CallerOf(*context); !caller.ok()) return ToGrpcStatus(caller.status());
+  FieldViolations violations;
+  ValidateId("commodity_id", request->commodity_id(), violations);
+  int depth = request->depth() == 0 ? kDefaultDepth : request->depth();
+  if (depth < 0 || depth > kMaxDepth) {
+    violations.Add("depth", absl::StrCat("must be between 0 and ", kMaxDepth, ", got ", request->depth()));
+  }
+  if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
+
+  const std::string& id = request->commodity_id();
+  absl::StatusOr<Book*> found = BookFor(id);
+  if (absl::IsInvalidArgument(found.status())) {
+    return ToGrpcStatus(absl::NotFoundError(absl::StrCat("no spot book for commodity ", id)));
+  }
+  if (!found.ok()) return Finish("GetBook", found.status());
+  Book& b = **found;
+
+  // The levels come from the in-memory book (what the next order will meet), once it is checked against the
+  // database's version in one snapshot: another process may have moved the book on.
+  struct Snapshot {
+    int64_t version = 0;
+    int64_t last_trade_seq = 0;
+    std::vector<book::Level> bids, asks;
+  };
+  absl::StatusOr<Snapshot> snapshot;
+  {
+    std::lock_guard lock(b.mu);
+    snapshot = pool_.InTransaction(
+        [&](pqxx::work& tx) -> absl::StatusOr<Snapshot> {
+          Snapshot s;
+          std::optional<SpotBookRow> row = SpotStore::GetBook(tx, id);
+          if (!row) return s;  // no order yet
+          s.version = row->version;
+          if (!b.valid || b.version != row->version) {
+            if (absl::Status rebuilt = b.Rebuild(tx, row->version); !rebuilt.ok()) return rebuilt;
+          }
+          s.bids = b.book->Depth(book::Side::kBuy, depth);
+          s.asks = b.book->Depth(book::Side::kSell, depth);
+          s.last_trade_seq = SpotStore::LastTradeSeq(tx, id);
+          return s;
+        },
+        pg::Isolation::kRepeatableRead);
+  }
+  if (!snapshot.ok()) return Finish("GetBook", snapshot.status());
+  auto level = [&](const book::Level& l, v1::SpotBookLevel* out) {
+    SetMoney(kCurrency, l.price_minor, out->mutable_price());
+    SetQuantity(l.quantity_milli, b.commodity.unit, out->mutable_quantity());
+    out->set_order_count(l.order_count);
+  };
+  response->set_commodity_id(id);
+  for (const book::Level& l : snapshot->bids) level(l, response->add_bids());
+  for (const book::Level& l : snapshot->asks) level(l, response->add_asks());
+  if (!snapshot->bids.empty()) level(snapshot->bids.front(), response->mutable_best_bid());
+  if (!snapshot->asks.empty()) level(snapshot->asks.front(), response->mutable_best_ask());
+  response->set_version(snapshot->version);
+  response->set_last_trade_sequence(snapshot->last_trade_seq);
+  return grpc::Status::OK;
+}
+
+grpc::Status SpotMarketService::ListTrades(grpc::ServerContext* context, const v1::ListSpotTradesRequest* request,
+                                           v1::ListSpotTradesResponse* response) {
+  auto caller = CallerOf(*context);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  FieldViolations violations;
+  SpotPage page{.size = ValidatePageSize(request->page_size(), violations)};
+  page.after_id = AfterId(request->page_token(), violations);
+  if (!request->commodity_id().empty()) ValidateId("commodity_id", request->commodity_id(), violations);
+  if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
+  absl::StatusOr<std::vector<SpotTradeRow>> rows =
+      pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<SpotTradeRow>> {
+        return SpotStore::ListTrades(tx, caller->tenant_id, request->commodity_id(), page);
+      });
+  if (!rows.ok()) return Finish("ListTrades", rows.status());
+  for (int i = 0; i < static_cast<int>(rows->size()) && i < page.size; ++i) {
+    ToProto((*rows)[i], caller->tenant_id, response->add_trades());
+  }
+  if (static_cast<int>(rows->size()) > page.size) {
+    response->set_next_page_token(PageToken((*rows)[page.size - 1].trade_id));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SpotMarketService::StreamTrades(grpc::ServerContext* context, const v1::StreamTradesRequest* request,
+                                             grpc::ServerWriter<v1::PublicTrade>* writer) {
+  if (auto caller = CallerOf(*context); !caller.ok()) return ToGrpcStatus(caller.status());
+  FieldViolations violations;
+  ValidateId("commodity_id", request->commodity_id(), violations);
+  if (request->has_after_sequence() && request->after_sequence() < 0) {
+    violations.Add("after_sequence", absl::StrCat("must not be negative, got ", request->after_sequence()));
+  }
+  if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
+  const std::string& id = request->commodity_id();
+  absl::StatusOr<int64_t> start = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
+    std::optional<SpotCommodity> c = SpotStore::GetCommodity(tx, id);
+    if (!c || !c->standardised) return absl::NotFoundError(absl::StrCat("no spot book for commodity ", id));
+    return request->has_after_sequence() ? request->after_sequence() : SpotStore::LastTradeSeq(tx, id);
+  });
+  if (!start.ok()) return Finish("StreamTrades", start.status());
+
+  int64_t last = *start;
+  while (!context->IsCancelled()) {
+    // Read the generation before the tape, so that a commit in between wakes the wait below at once.
+    const uint64_t generation = trade_signal_.Generation(id);
+    absl::StatusOr<std::vector<SpotTradeRow>> batch =
+        pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<SpotTradeRow>> {
+          return SpotStore::TapeAfter(tx, id, last, kTapeBatch);
+        });
+    if (!batch.ok()) return Finish("StreamTrades", batch.status());
+    for (const SpotTradeRow& t : *batch) {
+      v1::PublicTrade out;
+      ToProto(t, &out);
+      if (!writer->Write(out)) return grpc::Status::OK;  // the client went away
+      last = t.seq;
+    }
+    if (static_cast<int>(batch->size()) == kTapeBatch) continue;
+    trade_signal_.WaitChange(id, generation, options_.stream_poll);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace ptd::trading

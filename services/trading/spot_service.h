@@ -1,0 +1,112 @@
+#ifndef PTD_SERVICES_TRADING_SPOT_SERVICE_H_
+#define PTD_SERVICES_TRADING_SPOT_SERVICE_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "libs/pg/pool.h"
+#include "ptd/trading/v1/spot.grpc.pb.h"
+
+// The spot market: the gRPC handlers of ptd.trading.v1.SpotMarketService around one in-memory matching core
+// (domain/order_book.h) per commodity, with PostgreSQL as the system of record.
+//
+// How an order becomes durable and why books never diverge:
+//  - PostgreSQL holds the truth: every open order (with its arrival sequence) and every trade. The in-memory
+//    OrderBook is a copy, used because matching in memory is fast and simple.
+//  - An order or a cancel of commodity C runs, in this order:
+//      1. the process's mutex of C (threads of this process queue here, not on the database),
+//      2. one transaction that first locks C's row in spot_books (UPDATE ... version = version + 1), then
+//         matches in memory and writes the order, the makers' fills, the trades and the outbox events,
+//      3. commit — only then does the RPC answer. An acknowledged order is therefore committed
+//         (synchronous commit), and its events leave through the outbox exactly when it does.
+//    The row lock serialises writers of C across processes (two replicas of trading, or a restarted one
+//    while the old one still finishes a call); the mutex alone would only serialise one process. The row
+//    is locked before the book is read, so the match always sees the latest committed book.
+//  - The version in the row says which book state the database holds. A process remembers the version its
+//    memory reflects; when the locked row shows another (a different process wrote to C, or this process
+//    just started), it rebuilds C's book from the open orders in arrival order, inside the same
+//    transaction, before matching. Books are therefore built on first use after start.
+//  - From the first change to the memory until the commit, the in-memory book counts as dirty. If the
+//    transaction fails (a constraint, a lost connection, a commit of unknown outcome, a retry of the
+//    transaction) the dirty book is thrown away and rebuilt from the database on the next use: memory is
+//    never ahead of, or different from, what was committed.
+//  - One transaction locks exactly one book row and then only rows of that book, always in that order,
+//    so writers cannot deadlock. Writers of different commodities run in parallel.
+//
+// Self-trade: prevented. An order that would cross one of its own tenant's resting orders on the other
+// side (a buy at or above the tenant's own lowest offer, a sell at or below its own highest bid, or any
+// market order against its own resting orders) is refused with FAILED_PRECONDITION, before anything changes.
+// A trade of an enterprise with itself changes no ownership, and would feed the price indices a price
+// nobody paid (wash trading). The rule is checked on the whole price range the order may reach, not only on
+// the orders it would really meet: simpler to explain, and it never depends on the quantity ahead.
+//
+// Trade stream: StreamTrades reads the commodity's tape from PostgreSQL by sequence (seq > last sent). Trades
+// of one commodity are inserted only under its book row lock, so along a commodity's tape the sequence grows
+// in commit order and such a reader misses nothing — also of trades another process committed. After a
+// commit the process wakes its own readers of that commodity at once (TradeSignal); trades of another process
+// reach them at the next poll (at most `stream_poll` later). No second source of truth (such as Redis) to keep
+// in step; the cost is one indexed query per idle reader per poll interval.
+namespace ptd::trading {
+
+struct SpotOptions {
+  absl::Duration stream_poll = absl::Milliseconds(200);  // how often an idle trade stream looks at the database
+};
+
+// Wakes trade-stream readers of a commodity when this process commits trades of it.
+class TradeSignal {
+ public:
+  // The commodity's generation: it changes with every Notify.
+  uint64_t Generation(const std::string& commodity_id);
+  void Notify(const std::string& commodity_id);
+  // Waits until the generation differs from `seen`, or `timeout` passes.
+  void WaitChange(const std::string& commodity_id, uint64_t seen, absl::Duration timeout);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  absl::flat_hash_map<std::string, uint64_t> generations_;
+};
+
+class SpotMarketService final : public v1::SpotMarketService::Service {
+ public:
+  explicit SpotMarketService(pg::Pool& pool, SpotOptions options = {});
+  ~SpotMarketService() override;
+
+  grpc::Status PlaceSpotOrder(grpc::ServerContext* context, const v1::PlaceSpotOrderRequest* request,
+                              v1::PlaceSpotOrderResponse* response) override;
+  grpc::Status CancelSpotOrder(grpc::ServerContext* context, const v1::CancelSpotOrderRequest* request,
+                               v1::SpotOrder* response) override;
+  grpc::Status GetSpotOrder(grpc::ServerContext* context, const v1::GetSpotOrderRequest* request,
+                            v1::SpotOrder* response) override;
+  grpc::Status ListSpotOrders(grpc::ServerContext* context, const v1::ListSpotOrdersRequest* request,
+                              v1::ListSpotOrdersResponse* response) override;
+  grpc::Status GetBook(grpc::ServerContext* context, const v1::GetBookRequest* request,
+                       v1::SpotBook* response) override;
+  grpc::Status ListTrades(grpc::ServerContext* context, const v1::ListSpotTradesRequest* request,
+                          v1::ListSpotTradesResponse* response) override;
+  grpc::Status StreamTrades(grpc::ServerContext* context, const v1::StreamTradesRequest* request,
+                            grpc::ServerWriter<v1::PublicTrade>* writer) override;
+
+ private:
+  struct Book;
+
+  // The in-memory book of a standardised commodity, created on first use (its spot_books row is created by
+  // the first order). INVALID_ARGUMENT naming commodity_id for an unknown or non-standardised commodity.
+  absl::StatusOr<Book*> BookFor(const std::string& commodity_id);
+
+  pg::Pool& pool_;
+  SpotOptions options_;
+  TradeSignal trade_signal_;
+  std::mutex books_mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Book>> books_;
+};
+
+}  // namespace ptd::trading
+
+#endif  // PTD_SERVICES_TRADING_SPOT_SERVICE_H_

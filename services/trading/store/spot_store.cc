@@ -1,0 +1,279 @@
+#include "services/trading/store/spot_store.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace ptd::trading {
+namespace {
+
+// Several rows go in one statement as array parameters (one round trip however many fills an order makes).
+// These render the array's text form; the array is still one bound parameter.
+std::string IntArray(const std::vector<int64_t>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) absl::StrAppend(&out, i == 0 ? "" : ",", values[i]);
+  return out + "}";
+}
+
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.push_back('"');
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  return out + "}";
+}
+
+book::Side SideOf(int code) { return code == 1 ? book::Side::kBuy : book::Side::kSell; }
+absl::Time TimeFromMicros(const pqxx::field& f) { return absl::FromUnixMicros(f.as<int64_t>()); }
+
+constexpr char kOrderColumns[] =
+    "order_id, tenant_id, commodity_id, seq, side, type, currency, price_minor, unit, quantity_milli, filled_milli, "
+    "status, cancel_reason, (extract(epoch from created_at) * 1000000)::bigint, "
+    "(extract(epoch from updated_at) * 1000000)::bigint";
+
+SpotOrderRow OrderFromRow(const pqxx::row& r) {
+  SpotOrderRow o;
+  o.order_id = r[0].as<std::string>();
+  o.tenant_id = r[1].as<std::string>();
+  o.commodity_id = r[2].as<std::string>();
+  o.seq = r[3].as<int64_t>();
+  o.side = SideOf(r[4].as<int>());
+  o.type = r[5].as<int>() == 1 ? book::OrderType::kLimit : book::OrderType::kMarket;
+  o.currency = r[6].as<std::string>();
+  o.price_minor = r[7].as<int64_t>();
+  o.unit = r[8].as<std::string>();
+  o.quantity_milli = r[9].as<int64_t>();
+  o.filled_milli = r[10].as<int64_t>();
+  o.status = static_cast<SpotStatus>(r[11].as<int>());
+  o.cancel_reason = static_cast<SpotCancelReason>(r[12].as<int>());
+  o.create_time = TimeFromMicros(r[13]);
+  o.update_time = TimeFromMicros(r[14]);
+  return o;
+}
+
+constexpr char kTradeColumns[] =
+    "trade_id, seq, commodity_id, currency, price_minor, unit, quantity_milli, amount_minor, buy_order_id, "
+    "sell_order_id, buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, "
+    "(extract(epoch from executed_at) * 1000000)::bigint";
+
+SpotTradeRow TradeFromRow(const pqxx::row& r) {
+  SpotTradeRow t;
+  t.trade_id = r[0].as<std::string>();
+  t.seq = r[1].as<int64_t>();
+  t.commodity_id = r[2].as<std::string>();
+  t.currency = r[3].as<std::string>();
+  t.price_minor = r[4].as<int64_t>();
+  t.unit = r[5].as<std::string>();
+  t.quantity_milli = r[6].as<int64_t>();
+  t.amount_minor = r[7].as<int64_t>();
+  t.buy_order_id = r[8].as<std::string>();
+  t.sell_order_id = r[9].as<std::string>();
+  t.buyer_tenant_id = r[10].as<std::string>();
+  t.seller_tenant_id = r[11].as<std::string>();
+  t.aggressor_side = SideOf(r[12].as<int>());
+  t.taker_order_id = r[13].as<std::string>();
+  t.execute_time = TimeFromMicros(r[14]);
+  return t;
+}
+
+}  // namespace
+
+int SideCode(book::Side side) { return side == book::Side::kBuy ? 1 : 2; }
+int TypeCode(book::OrderType type) { return type == book::OrderType::kLimit ? 1 : 2; }
+
+std::optional<SpotCommodity> SpotStore::GetCommodity(pqxx::work& tx, const std::string& commodity_id) {
+  static constexpr char kSql[] = "SELECT code, vertical, unit, standardised FROM commodities WHERE commodity_id = $1";
+  pqxx::result r = tx.exec_params(kSql, commodity_id);
+  if (r.empty()) return std::nullopt;
+  return SpotCommodity{commodity_id, r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>(),
+                       r[0][3].as<bool>()};
+}
+
+// ---- books ----
+
+std::optional<SpotBookRow> SpotStore::GetBook(pqxx::work& tx, const std::string& commodity_id) {
+  static constexpr char kSql[] = "SELECT currency, unit, version FROM spot_books WHERE commodity_id = $1";
+  pqxx::result r = tx.exec_params(kSql, commodity_id);
+  if (r.empty()) return std::nullopt;
+  return SpotBookRow{commodity_id, r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<int64_t>()};
+}
+
+void SpotStore::EnsureBook(pqxx::work& tx, const std::string& commodity_id, const std::string& currency,
+                           const std::string& unit) {
+  static constexpr char kSql[] =
+      "INSERT INTO spot_books (commodity_id, currency, unit) VALUES ($1, $2, $3) ON CONFLICT (commodity_id) DO NOTHING";
+  tx.exec_params(kSql, commodity_id, currency, unit);
+}
+
+absl::StatusOr<LockedBook> SpotStore::LockBook(pqxx::work& tx, const std::string& commodity_id,
+                                               const std::string& tenant_id, const std::string& idempotency_key) {
+  // One round trip: the row lock, the version bump, the sequence and the idempotency lookup.
+  static constexpr char kSql[] =
+      "UPDATE spot_books SET version = version + 1, next_seq = next_seq + 1 WHERE commodity_id = $1 "
+      "RETURNING version, next_seq - 1, "
+      "(SELECT order_id FROM spot_orders WHERE tenant_id = $2 AND idempotency_key = $3), "
+      "(SELECT request_hash FROM spot_orders WHERE tenant_id = $2 AND idempotency_key = $3)";
+  pqxx::result r = tx.exec_params(kSql, commodity_id, tenant_id, idempotency_key);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("no spot book for commodity ", commodity_id));
+  LockedBook locked{.version = r[0][0].as<int64_t>(), .seq = r[0][1].as<int64_t>()};
+  if (!r[0][2].is_null()) locked.earlier.emplace(r[0][2].as<std::string>(), r[0][3].as<std::string>());
+  return locked;
+}
+
+std::vector<SpotOrderRow> SpotStore::RestingOrders(pqxx::work& tx, const std::string& commodity_id) {
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kOrderColumns, " FROM spot_orders WHERE commodity_id = $1 AND status = 1 ORDER BY seq");
+  std::vector<SpotOrderRow> out;
+  for (const auto& row : tx.exec_params(kSql, commodity_id)) out.push_back(OrderFromRow(row));
+  return out;
+}
+
+// ---- orders ----
+
+void SpotStore::InsertOrder(pqxx::work& tx, const SpotOrderRow& o, const std::string& idempotency_key,
+                            const std::string& request_hash, const std::string& created_by) {
+  static constexpr char kSql[] =
+      "INSERT INTO spot_orders (order_id, tenant_id, commodity_id, seq, side, type, currency, price_minor, unit, "
+      "quantity_milli, filled_milli, status, cancel_reason, idempotency_key, request_hash, created_by, created_at, "
+      "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+      "to_timestamp($17::double precision / 1e6), to_timestamp($17::double precision / 1e6))";
+  tx.exec_params(kSql, o.order_id, o.tenant_id, o.commodity_id, o.seq, SideCode(o.side), TypeCode(o.type), o.currency,
+                 o.price_minor, o.unit, o.quantity_milli, o.filled_milli, static_cast<int>(o.status),
+                 static_cast<int>(o.cancel_reason), idempotency_key, request_hash, created_by,
+                 absl::ToUnixMicros(o.create_time));
+}
+
+absl::Status SpotStore::ApplyFills(pqxx::work& tx, const std::string& commodity_id, const std::vector<SpotFill>& fills,
+                                   absl::Time now) {
+  if (fills.empty()) return absl::OkStatus();
+  static constexpr char kSql[] =
+      "UPDATE spot_orders o SET filled_milli = o.filled_milli + f.quantity_milli, "
+      "  status = CASE WHEN o.filled_milli + f.quantity_milli = o.quantity_milli THEN 2 ELSE 1 END, "
+      "  updated_at = to_timestamp($4::double precision / 1e6) "
+      "FROM unnest($2::bigint[], $3::bigint[]) AS f (seq, quantity_milli) "
+      "WHERE o.commodity_id = $1 AND o.seq = f.seq AND o.status = 1";
+  std::vector<int64_t> seqs, quantities;
+  for (const SpotFill& f : fills) {
+    seqs.push_back(f.maker_seq);
+    quantities.push_back(f.quantity_milli);
+  }
+  pqxx::result r = tx.exec_params(kSql, commodity_id, IntArray(seqs), IntArray(quantities), absl::ToUnixMicros(now));
+  if (r.affected_rows() != fills.size()) {
+    return absl::InternalError(absl::StrCat("the in-memory book of ", commodity_id, " matched ", fills.size(),
+                                            " resting orders, the database has ", r.affected_rows(), " of them open"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SpotOrderRow> SpotStore::GetOrder(pqxx::work& tx, const std::string& tenant_id,
+                                                 const std::string& order_id) {
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kOrderColumns, " FROM spot_orders WHERE tenant_id = $1 AND order_id = $2");
+  pqxx::result r = tx.exec_params(kSql, tenant_id, order_id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("spot order ", order_id, " not found"));
+  return OrderFromRow(r[0]);
+}
+
+void SpotStore::CancelOrder(pqxx::work& tx, const std::string& order_id, SpotCancelReason reason, absl::Time now) {
+  static constexpr char kSql[] =
+      "UPDATE spot_orders SET status = 3, cancel_reason = $2, updated_at = to_timestamp($3::double precision / 1e6) "
+      "WHERE order_id = $1";
+  tx.exec_params(kSql, order_id, static_cast<int>(reason), absl::ToUnixMicros(now));
+}
+
+std::vector<SpotOrderRow> SpotStore::ListOrders(pqxx::work& tx, const std::string& tenant_id,
+                                                const SpotOrderFilter& filter, const SpotPage& page) {
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kOrderColumns, " FROM spot_orders WHERE tenant_id = $1 ",
+                   "AND ($2 = '' OR commodity_id = $2) AND ($3 = 0 OR side = $3) AND ($4 = 0 OR status = $4) ",
+                   "AND ($5 = '' OR order_id < $5) ORDER BY order_id DESC LIMIT $6");
+  std::vector<SpotOrderRow> out;
+  for (const auto& row :
+       tx.exec_params(kSql, tenant_id, filter.commodity_id, filter.side, filter.status, page.after_id, page.size + 1)) {
+    out.push_back(OrderFromRow(row));
+  }
+  return out;
+}
+
+// ---- trades ----
+
+void SpotStore::InsertTrades(pqxx::work& tx, std::vector<SpotTradeRow>& trades) {
+  if (trades.empty()) return;
+  // WITH ORDINALITY keeps the array order, so the identity (the tape sequence) follows execution order.
+  static constexpr char kSql[] =
+      "INSERT INTO spot_trades (trade_id, commodity_id, currency, price_minor, unit, quantity_milli, amount_minor, "
+      "  buy_order_id, sell_order_id, buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, executed_at) "
+      "SELECT t.trade_id, $1, $2, t.price_minor, $3, t.quantity_milli, t.amount_minor, t.buy_order_id, "
+      "  t.sell_order_id, t.buyer_tenant_id, t.seller_tenant_id, $4, $5, to_timestamp($6::double precision / 1e6) "
+      "FROM unnest($7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], "
+      "  $14::text[]) WITH ORDINALITY "
+      "  AS t (trade_id, price_minor, quantity_milli, amount_minor, buy_order_id, sell_order_id, buyer_tenant_id, "
+      "  seller_tenant_id, n) "
+      "ORDER BY t.n RETURNING seq";
+  std::vector<std::string> ids, buy_orders, sell_orders, buyers, sellers;
+  std::vector<int64_t> prices, quantities, amounts;
+  for (const SpotTradeRow& t : trades) {
+    ids.push_back(t.trade_id);
+    prices.push_back(t.price_minor);
+    quantities.push_back(t.quantity_milli);
+    amounts.push_back(t.amount_minor);
+    buy_orders.push_back(t.buy_order_id);
+    sell_orders.push_back(t.sell_order_id);
+    buyers.push_back(t.buyer_tenant_id);
+    sellers.push_back(t.seller_tenant_id);
+  }
+  const SpotTradeRow& first = trades.front();
+  pqxx::result r = tx.exec_params(kSql, first.commodity_id, first.currency, first.unit, SideCode(first.aggressor_side),
+                                  first.taker_order_id, absl::ToUnixMicros(first.execute_time), TextArray(ids),
+                                  IntArray(prices), IntArray(quantities), IntArray(amounts), TextArray(buy_orders),
+                                  TextArray(sell_orders), TextArray(buyers), TextArray(sellers));
+  // RETURNING does not promise the insertion order; the identities do follow it, so sorting restores it.
+  std::vector<int64_t> seqs;
+  for (const auto& row : r) seqs.push_back(row[0].as<int64_t>());
+  std::sort(seqs.begin(), seqs.end());
+  for (size_t i = 0; i < trades.size() && i < seqs.size(); ++i) trades[i].seq = seqs[i];
+}
+
+std::vector<SpotTradeRow> SpotStore::TradesTakenBy(pqxx::work& tx, const std::string& order_id) {
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kTradeColumns, " FROM spot_trades WHERE taker_order_id = $1 ORDER BY seq");
+  std::vector<SpotTradeRow> out;
+  for (const auto& row : tx.exec_params(kSql, order_id)) out.push_back(TradeFromRow(row));
+  return out;
+}
+
+std::vector<SpotTradeRow> SpotStore::ListTrades(pqxx::work& tx, const std::string& tenant_id,
+                                                const std::string& commodity_id, const SpotPage& page) {
+  // Two index scans (as buyer, as seller) merged; a tenant is never both sides of one trade.
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kTradeColumns, " FROM spot_trades WHERE (buyer_tenant_id = $1 OR seller_tenant_id = $1) ",
+                   "AND ($2 = '' OR commodity_id = $2) AND ($3 = '' OR trade_id < $3) ORDER BY trade_id DESC LIMIT $4");
+  std::vector<SpotTradeRow> out;
+  for (const auto& row : tx.exec_params(kSql, tenant_id, commodity_id, page.after_id, page.size + 1)) {
+    out.push_back(TradeFromRow(row));
+  }
+  return out;
+}
+
+std::vector<SpotTradeRow> SpotStore::TapeAfter(pqxx::work& tx, const std::string& commodity_id, int64_t after_seq,
+                                               int limit) {
+  static const std::string kSql = absl::StrCat("SELECT ", kTradeColumns,
+                                               " FROM spot_trades WHERE commodity_id = $1 AND seq > $2 ORDER BY seq "
+                                               "LIMIT $3");
+  std::vector<SpotTradeRow> out;
+  for (const auto& row : tx.exec_params(kSql, commodity_id, after_seq, limit)) out.push_back(TradeFromRow(row));
+  return out;
+}
+
+int64_t SpotStore::LastTradeSeq(pqxx::work& tx, const std::string& commodity_id) {
+  static constexpr char kSql[] = "SELECT coalesce(max(seq), 0) FROM spot_trades WHERE commodity_id = $1";
+  return tx.exec_params(kSql, commodity_id)[0][0].as<int64_t>();
+}
+
+}  // namespace ptd::trading

@@ -1,0 +1,150 @@
+#ifndef PTD_SERVICES_TRADING_STORE_SPOT_STORE_H_
+#define PTD_SERVICES_TRADING_STORE_SPOT_STORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/trading/domain/order_book.h"
+
+// SQL for the spot market (migrations/0005_spot.sql). Every method runs inside the caller's transaction;
+// every query of orders and trades filters on the tenant, except the book's own (rebuild, tape),
+// which serve the matching engine and public market data.
+namespace ptd::trading {
+
+enum class SpotStatus { kOpen = 1, kFilled = 2, kCancelled = 3 };
+enum class SpotCancelReason { kNone = 0, kByOwner = 1, kNoLiquidity = 2 };
+
+// The stored codes of book::Side and book::OrderType (as in the proto enums: 1 buy/limit, 2 sell/market).
+int SideCode(book::Side side);
+int TypeCode(book::OrderType type);
+
+struct SpotOrderRow {
+  std::string order_id;
+  std::string tenant_id;
+  std::string commodity_id;
+  int64_t seq = 0;
+  book::Side side = book::Side::kBuy;
+  book::OrderType type = book::OrderType::kLimit;
+  std::string currency;
+  int64_t price_minor = 0;  // 0 for market orders
+  std::string unit;
+  int64_t quantity_milli = 0;
+  int64_t filled_milli = 0;
+  SpotStatus status = SpotStatus::kOpen;
+  SpotCancelReason cancel_reason = SpotCancelReason::kNone;
+  absl::Time create_time;
+  absl::Time update_time;
+
+  int64_t remaining_milli() const { return status == SpotStatus::kOpen ? quantity_milli - filled_milli : 0; }
+};
+
+struct SpotTradeRow {
+  std::string trade_id;
+  int64_t seq = 0;  // assigned by InsertTrades
+  std::string commodity_id;
+  std::string currency;
+  int64_t price_minor = 0;
+  std::string unit;
+  int64_t quantity_milli = 0;
+  int64_t amount_minor = 0;
+  std::string buy_order_id;
+  std::string sell_order_id;
+  std::string buyer_tenant_id;
+  std::string seller_tenant_id;
+  book::Side aggressor_side = book::Side::kBuy;
+  std::string taker_order_id;
+  absl::Time execute_time;
+};
+
+struct SpotBookRow {
+  std::string commodity_id;
+  std::string currency;
+  std::string unit;
+  int64_t version = 0;
+};
+
+// What locking a book for a write returns.
+struct LockedBook {
+  int64_t version = 0;  // the book's version after this write (the one before it plus one)
+  int64_t seq = 0;      // the arrival sequence reserved for this write's order
+  // The caller's order placed earlier under the same idempotency key, and that request's hash.
+  std::optional<std::pair<std::string, std::string>> earlier;
+};
+
+struct SpotFill {
+  int64_t maker_seq;
+  int64_t quantity_milli;
+};
+
+struct SpotPage {
+  int size = 50;
+  std::string after_id;  // keyset: rows with a smaller id than this (newest first); "" = first page
+};
+
+struct SpotOrderFilter {
+  std::string commodity_id;  // "" = all
+  int side = 0;              // SideCode; 0 = all
+  int status = 0;            // SpotStatus; 0 = all
+};
+
+// The catalogue facts a book needs (commodities table, migrations/0001).
+struct SpotCommodity {
+  std::string commodity_id;
+  std::string code;
+  std::string vertical;
+  std::string unit;
+  bool standardised = false;
+};
+
+class SpotStore {
+ public:
+  static std::optional<SpotCommodity> GetCommodity(pqxx::work& tx, const std::string& commodity_id);
+
+  // ---- books ----
+  static std::optional<SpotBookRow> GetBook(pqxx::work& tx, const std::string& commodity_id);
+  // Creates the book row if missing (a no-op when another process did it first).
+  static void EnsureBook(pqxx::work& tx, const std::string& commodity_id, const std::string& currency,
+                         const std::string& unit);
+  // Locks the book row until the transaction ends, bumps its version and reserves one arrival sequence;
+  // also looks up `idempotency_key` for the tenant (empty key: no lookup). NOT_FOUND when the book has no row.
+  static absl::StatusOr<LockedBook> LockBook(pqxx::work& tx, const std::string& commodity_id,
+                                             const std::string& tenant_id, const std::string& idempotency_key);
+  // The book's open orders in arrival order: replaying them as limit orders rebuilds the book.
+  static std::vector<SpotOrderRow> RestingOrders(pqxx::work& tx, const std::string& commodity_id);
+
+  // ---- orders ----
+  static void InsertOrder(pqxx::work& tx, const SpotOrderRow& order, const std::string& idempotency_key,
+                          const std::string& request_hash, const std::string& created_by);
+  // Adds each fill to its maker order (FILLED when complete). INTERNAL when a maker is not an open order of
+  // the book (the in-memory book disagreed with the database).
+  static absl::Status ApplyFills(pqxx::work& tx, const std::string& commodity_id, const std::vector<SpotFill>& fills,
+                                 absl::Time now);
+  // NOT_FOUND when absent or another tenant's.
+  static absl::StatusOr<SpotOrderRow> GetOrder(pqxx::work& tx, const std::string& tenant_id,
+                                               const std::string& order_id);
+  static void CancelOrder(pqxx::work& tx, const std::string& order_id, SpotCancelReason reason, absl::Time now);
+  // Newest first; one row more than the page size tells that there is a next page.
+  static std::vector<SpotOrderRow> ListOrders(pqxx::work& tx, const std::string& tenant_id,
+                                              const SpotOrderFilter& filter, const SpotPage& page);
+
+  // ---- trades ----
+  // Inserts in order and sets each trade's seq.
+  static void InsertTrades(pqxx::work& tx, std::vector<SpotTradeRow>& trades);
+  static std::vector<SpotTradeRow> TradesTakenBy(pqxx::work& tx, const std::string& order_id);
+  // The tenant's trades as buyer or seller, newest first, one more than the page size.
+  static std::vector<SpotTradeRow> ListTrades(pqxx::work& tx, const std::string& tenant_id,
+                                              const std::string& commodity_id, const SpotPage& page);
+  // The commodity's tape after `after_seq`, oldest first.
+  static std::vector<SpotTradeRow> TapeAfter(pqxx::work& tx, const std::string& commodity_id, int64_t after_seq,
+                                             int limit);
+  static int64_t LastTradeSeq(pqxx::work& tx, const std::string& commodity_id);
+};
+
+}  // namespace ptd::trading
+
+#endif  // PTD_SERVICES_TRADING_STORE_SPOT_STORE_H_
