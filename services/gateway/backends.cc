@@ -28,8 +28,10 @@ absl::StatusOr<std::unique_ptr<Backends>> Backends::Create(const std::vector<std
         grpc::ChannelArguments args;
         // Separate connections, not one shared subchannel.
         args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-        args.SetInt("grpc.channel_index_for_gateway", i);
+        args.SetInt("ptd.gateway.channel_index", i);  // distinct args: distinct connections
         args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+        // A large list page must not fail as RESOURCE_EXHAUSTED (which apps would read as 429).
+        args.SetMaxReceiveMessageSize(64 << 20);
         auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
         backend->stubs.push_back(std::make_unique<grpc::GenericStub>(channel));
         backend->channels.push_back(std::move(channel));

@@ -107,6 +107,8 @@ int main(int argc, char** argv) {
        {"tenant-rate-limit", "100:200", "RATE:BURST requests per second per tenant; 0 = unlimited"},
        {"api-key-rate-limit", "50:100", "RATE:BURST requests per second per API key; 0 = unlimited"},
        {"anonymous-rate-limit", "5:20", "RATE:BURST per client address for login, register, refresh; 0 = unlimited"},
+       {"rate-limit-take-ahead", "16", "tokens a process may take from a far-from-empty bucket at once and spend "
+                                       "without asking Redis (0 = ask on every request)"},
        {"max-body-bytes", "1048576", "larger request bodies are refused with 413"},
        {"max-header-bytes", "16384", "larger request headers are refused with 431"},
        {"max-json-depth", "32", "deeper nesting of objects and arrays in a body is refused with 400"},
@@ -196,7 +198,7 @@ int main(int argc, char** argv) {
   auto backends = ptd::gateway::Backends::Create(backend_specs, static_cast<int>(config.IntOrExit("backend-channels")));
   if (!backends.ok()) Die("bad --backends", backends.status());
 
-  ptd::gateway::RateLimiter rate_limiter(**redis);
+  ptd::gateway::RateLimiter rate_limiter(**redis, static_cast<int>(config.IntOrExit("rate-limit-take-ahead")));
   ptd::gateway::ProcessMetrics process_metrics(*registry);
   ptd::gateway::GatewayOptions options{
       .transcode = {.max_json_depth = static_cast<int>(config.IntOrExit("max-json-depth")),

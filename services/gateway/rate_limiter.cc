@@ -5,18 +5,26 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace ptd::gateway {
 namespace {
 
-// KEYS: the buckets. ARGV: rate per second and burst of each, in order. Each bucket is a hash
-// {tokens, ts (ms)}; it expires once it would be full again. Returns {allowed 0|1, retry_after_ms}.
+// KEYS: the buckets. ARGV: rate per second and burst of each, in order, then the most tokens the process may
+// take ahead. Each bucket is a hash {tokens, ts (ms)}; it expires once it would be full again.
+// When every bucket holds a token, takes 1 + ahead from each, where ahead = min(max_ahead, (fewest - 1) / 4):
+// with plenty of tokens the process holds a few for its next requests (one round trip serves several);
+// near the limit it takes exactly one. Tokens are only ever taken, so replicas together never exceed a limit.
+// Returns {allowed 0|1, retry_after_ms, ahead}.
 constexpr char kScript[] = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = #KEYS
+local max_ahead = tonumber(ARGV[2 * n + 1])
 local have = {}
 local wait = 0
-for i = 1, #KEYS do
+local fewest = nil
+for i = 1, n do
   local rate = tonumber(ARGV[2 * i - 1])
   local burst = tonumber(ARGV[2 * i])
   local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
@@ -28,21 +36,26 @@ for i = 1, #KEYS do
   end
   if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 1000) end
   have[i] = tokens
+  if fewest == nil or tokens < fewest then fewest = tokens end
   if tokens < 1 then
     local w = math.ceil((1 - tokens) * 1000 / rate)
     if w > wait then wait = w end
   end
 end
-for i = 1, #KEYS do
+local take = 0
+local ahead = 0
+if wait == 0 then
+  ahead = math.min(max_ahead, math.floor((fewest - 1) / 4))
+  take = 1 + ahead
+end
+for i = 1, n do
   local rate = tonumber(ARGV[2 * i - 1])
   local burst = tonumber(ARGV[2 * i])
-  local tokens = have[i]
-  if wait == 0 then tokens = tokens - 1 end
-  redis.call('HSET', KEYS[i], 'tokens', tostring(tokens), 'ts', tostring(now))
+  redis.call('HSET', KEYS[i], 'tokens', tostring(have[i] - take), 'ts', tostring(now))
   redis.call('PEXPIRE', KEYS[i], math.ceil(burst * 1000 / rate) + 1000)
 end
-if wait == 0 then return {1, 0} end
-return {0, wait}
+if wait == 0 then return {1, 0, ahead} end
+return {0, wait, 0}
 )lua";
 
 std::string ScriptSha1() {
@@ -80,6 +93,16 @@ absl::StatusOr<RateDecision> RateLimiter::Take(const std::vector<Bucket>& bucket
     args.push_back(absl::StrCat(b.limit.burst));
   }
   if (keys.empty()) return RateDecision{};
+  const std::string held_key = absl::StrJoin(keys, "\n");
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = held_.find(held_key);
+    if (it != held_.end() && it->second > 0) {
+      --it->second;
+      return RateDecision{};
+    }
+  }
+  args.push_back(absl::StrCat(max_ahead_));
   auto command = [&](const std::string& verb, const std::string& script_or_sha) {
     std::vector<std::string> argv = {verb, script_or_sha, absl::StrCat(keys.size())};
     argv.insert(argv.end(), keys.begin(), keys.end());
@@ -89,12 +112,17 @@ absl::StatusOr<RateDecision> RateLimiter::Take(const std::vector<Bucket>& bucket
   absl::StatusOr<redis::Value> reply = command("EVALSHA", sha);
   if (!reply.ok() && reply.status().code() == absl::StatusCode::kNotFound) reply = command("EVAL", kScript);
   if (!reply.ok()) return reply.status();
-  if (reply->type != redis::Value::Type::kArray || reply->elements.size() != 2) {
+  if (reply->type != redis::Value::Type::kArray || reply->elements.size() != 3) {
     return absl::InternalError(absl::StrCat("rate-limit script answered ", reply->DebugString()));
   }
   RateDecision decision;
   decision.allowed = reply->elements[0].integer == 1;
   decision.retry_after = absl::Milliseconds(reply->elements[1].integer);
+  if (int64_t ahead = reply->elements[2].integer; ahead > 0) {
+    absl::MutexLock lock(&mu_);
+    if (held_.size() > 100000) held_.clear();  // tokens of idle tenants: dropping them only under-admits
+    held_[held_key] += ahead;
+  }
   return decision;
 }
 

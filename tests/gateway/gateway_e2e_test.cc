@@ -631,6 +631,22 @@ TEST_CASE("gateway: two gateway processes share the bucket") {
   CHECK(passed == 6);
 }
 
+TEST_CASE("gateway: tokens taken ahead from a full bucket never let two processes exceed the limit") {
+  // With 40 tokens each process takes several at once; together they still pass exactly 40.
+  Platform platform({"--tenant-rate-limit=0.01:40", "--rate-limit-take-ahead=16"});
+  int second_port = 0;
+  auto second = platform.StartGateway({"--tenant-rate-limit=0.01:40", "--rate-limit-take-ahead=16"}, &second_port);
+  HttpClient a(platform.port());
+  HttpClient b(second_port);
+  Session s = RegisterAndLogin(a);
+  int passed = 0;
+  for (int i = 0; i < 70; ++i) {
+    HttpClient& http = i % 2 == 0 ? a : b;
+    if (http.Get("/v1/verticals", s.auth()).status == 200) ++passed;
+  }
+  CHECK(passed == 40);
+}
+
 TEST_CASE("gateway: an API key has its own bucket besides its tenant's") {
   Platform platform({"--api-key-rate-limit=0.1:3"});
   HttpClient http(platform.port());
