@@ -1,0 +1,152 @@
+// spot_orders_load: order placement end to end over gRPC against a running ptd-trading — each order one
+// PostgreSQL transaction (order, fills, trades, outbox events) committed before the answer.
+//
+//   build/bench/spot_orders_load --target=127.0.0.1:50051 --token=T [--clients=16] [--seconds=15]
+//                                [--warmup=2] [--commodities=4] [--seed=1]
+//
+// Each client is a thread with its own channel (its own HTTP/2 connection) placing one order at a time, as
+// fast as answers come. The mix, per order: a commodity among the first --commodities standardised ones, a
+// tenant among 1,000 (so that self-trade refusals stay rare), buy or sell; half are limit orders that rest
+// (1-5 ticks away from the mid price), half limit orders that cross (5 ticks through the mid price), each
+// 1-5 t. Prints one line: orders/s (after the warm-up), latency percentiles, trades per order, refusals.
+// bench/spot_orders.sh runs it next to pgbench; see docs/benchmarks.md.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ptd/trading/v1/spot.grpc.pb.h"
+
+using namespace ptd::trading::v1;
+
+namespace {
+
+constexpr const char* kBooks[] = {"01900000-0000-7000-8000-000000000001", "01900000-0000-7000-8000-000000000002",
+                                  "01900000-0000-7000-8000-000000000003", "01900000-0000-7000-8000-00000000000a",
+                                  "01900000-0000-7000-8000-00000000000b", "01900000-0000-7000-8000-00000000000d",
+                                  "01900000-0000-7000-8000-00000000000f", "01900000-0000-7000-8000-000000000010"};
+constexpr int64_t kMid = 100000;  // 1,000.00 CNY per t
+constexpr int64_t kTick = 100;
+
+std::string Flag(int argc, char** argv, const char* name, const char* fallback) {
+  std::string prefix = std::string("--") + name + "=";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) return argv[i] + prefix.size();
+  }
+  return fallback;
+}
+
+struct ClientResult {
+  std::vector<int64_t> latencies_us;  // measured orders only
+  int64_t orders = 0;
+  int64_t trades = 0;
+  int64_t refused = 0;  // self-trade refusals (FAILED_PRECONDITION)
+  int64_t errors = 0;
+  std::string first_error;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string target = Flag(argc, argv, "target", "127.0.0.1:50051");
+  const std::string token = Flag(argc, argv, "token", "");
+  const int clients = std::atoi(Flag(argc, argv, "clients", "16").c_str());
+  const double seconds = std::atof(Flag(argc, argv, "seconds", "15").c_str());
+  const double warmup = std::atof(Flag(argc, argv, "warmup", "2").c_str());
+  const int commodities = std::clamp(std::atoi(Flag(argc, argv, "commodities", "4").c_str()), 1, 8);
+  const uint64_t seed = std::strtoull(Flag(argc, argv, "seed", "1").c_str(), nullptr, 10);
+  if (token.empty() || clients <= 0 || seconds <= 0) {
+    std::fprintf(stderr,
+                 "usage: spot_orders_load --target=HOST:PORT --token=T [--clients=16] [--seconds=15] "
+                 "[--warmup=2] [--commodities=4] [--seed=1]\n");
+    return 2;
+  }
+
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point measure_from =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup));
+  const Clock::time_point stop =
+      measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<ClientResult> results(clients);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      grpc::ChannelArguments args;
+      args.SetInt("ptd.bench.client", c);  // a distinct argument: a channel of its own, not a shared one
+      auto stub =
+          SpotMarketService::NewStub(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+      std::mt19937_64 rng(seed * 1000 + c);
+      ClientResult& r = results[c];
+      r.latencies_us.reserve(1 << 16);
+      for (int64_t n = 0;; ++n) {
+        const Clock::time_point t0 = Clock::now();
+        if (t0 >= stop) break;
+        PlaceSpotOrderRequest request;
+        request.set_idempotency_key("bench-" + std::to_string(seed) + "-" + std::to_string(c) + "-" +
+                                    std::to_string(n));
+        request.set_commodity_id(kBooks[rng() % commodities]);
+        const bool buy = rng() % 2 == 0;
+        const bool cross = rng() % 2 == 0;
+        request.set_side(buy ? SPOT_SIDE_BUY : SPOT_SIDE_SELL);
+        request.set_type(SPOT_ORDER_TYPE_LIMIT);
+        const int64_t away = cross ? -5 : 1 + static_cast<int64_t>(rng() % 5);  // ticks from the mid, outwards
+        request.mutable_limit_price()->set_currency("CNY");
+        request.mutable_limit_price()->set_amount_minor(buy ? kMid - away * kTick : kMid + away * kTick);
+        request.mutable_quantity()->set_milli(1000 * (1 + static_cast<int64_t>(rng() % 5)));
+        request.mutable_quantity()->set_unit("t");
+
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        context.AddMetadata("x-ptd-internal-token", token);
+        context.AddMetadata("x-ptd-tenant", "bench-tenant-" + std::to_string(rng() % 1000));
+        context.AddMetadata("x-ptd-subject", "spot_orders_load");
+        PlaceSpotOrderResponse response;
+        grpc::Status status = stub->PlaceSpotOrder(&context, request, &response);
+        const Clock::time_point t1 = Clock::now();
+        if (t0 < measure_from) continue;
+        if (status.ok()) {
+          ++r.orders;
+          r.trades += response.trades_size();
+          r.latencies_us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count());
+        } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+          ++r.refused;
+        } else {
+          if (r.errors++ == 0) r.first_error = std::to_string(status.error_code()) + " " + status.error_message();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  ClientResult total;
+  for (ClientResult& r : results) {
+    total.orders += r.orders;
+    total.trades += r.trades;
+    total.refused += r.refused;
+    total.errors += r.errors;
+    if (total.first_error.empty()) total.first_error = r.first_error;
+    total.latencies_us.insert(total.latencies_us.end(), r.latencies_us.begin(), r.latencies_us.end());
+  }
+  std::sort(total.latencies_us.begin(), total.latencies_us.end());
+  auto pct = [&](double p) -> double {
+    if (total.latencies_us.empty()) return 0;
+    size_t i = std::min(total.latencies_us.size() - 1, static_cast<size_t>(p * total.latencies_us.size()));
+    return total.latencies_us[i] / 1000.0;
+  };
+  std::printf("orders_per_s=%.0f p50_ms=%.2f p99_ms=%.2f trades_per_order=%.2f orders=%lld refused=%lld errors=%lld\n",
+              total.orders / seconds, pct(0.50), pct(0.99),
+              total.orders > 0 ? static_cast<double>(total.trades) / total.orders : 0.0,
+              static_cast<long long>(total.orders), static_cast<long long>(total.refused),
+              static_cast<long long>(total.errors));
+  if (total.errors > 0) std::fprintf(stderr, "first error: %s\n", total.first_error.c_str());
+  return total.errors > 0 ? 1 : 0;
+}
