@@ -21,7 +21,7 @@ namespace ptd::gateway {
 
 struct Identity {
   std::string tenant;
-  std::string subject;     // user id, or "apikey:<id>"
+  std::string subject;  // user id, or "apikey:<id>"
   std::vector<std::string> roles;
   std::string api_key_id;  // set for API keys
 };

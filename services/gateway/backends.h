@@ -1,15 +1,15 @@
 #ifndef PTD_SERVICES_GATEWAY_BACKENDS_H_
 #define PTD_SERVICES_GATEWAY_BACKENDS_H_
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"

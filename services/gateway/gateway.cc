@@ -56,13 +56,20 @@ std::optional<absl::Duration> ParseGrpcTimeout(std::string_view text) {
   int64_t value = 0;
   if (!absl::SimpleAtoi(absl::string_view(text.data(), text.size() - 1), &value) || value < 0) return std::nullopt;
   switch (text.back()) {
-    case 'H': return absl::Hours(value);
-    case 'M': return absl::Minutes(value);
-    case 'S': return absl::Seconds(value);
-    case 'm': return absl::Milliseconds(value);
-    case 'u': return absl::Microseconds(value);
-    case 'n': return absl::Nanoseconds(value);
-    default: return std::nullopt;
+    case 'H':
+      return absl::Hours(value);
+    case 'M':
+      return absl::Minutes(value);
+    case 'S':
+      return absl::Seconds(value);
+    case 'm':
+      return absl::Milliseconds(value);
+    case 'u':
+      return absl::Microseconds(value);
+    case 'n':
+      return absl::Nanoseconds(value);
+    default:
+      return std::nullopt;
   }
 }
 
@@ -138,8 +145,8 @@ HttpResponse Gateway::ErrorResponse(const Exchange& exchange, int http_status, c
 }
 
 HttpResponse Gateway::Reject(int status, const std::string& message) {
-  absl::StatusCode code = status == 413 || status == 431 ? absl::StatusCode::kResourceExhausted
-                                                         : absl::StatusCode::kInvalidArgument;
+  absl::StatusCode code =
+      status == 413 || status == 431 ? absl::StatusCode::kResourceExhausted : absl::StatusCode::kInvalidArgument;
   HttpResponse response{static_cast<http::status>(status), 11};
   response.set(http::field::content_type, kJson);
   std::string request_id = NewId();
@@ -162,22 +169,22 @@ void Gateway::Finish(std::shared_ptr<Exchange> exchange, HttpResponse response, 
   if (exchange->route != nullptr) response.set(http::field::cache_control, "no-store");
   AddCorsHeaders(*exchange, response);
   const int status = static_cast<int>(response.result_int());
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - exchange->start).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - exchange->start).count();
   std::string method(exchange->request.method_string().data(), exchange->request.method_string().size());
   {
     std::string counter_key = absl::StrCat(exchange->route_label, "|", method, "|", status);
     absl::MutexLock lock(&metrics_mu_);
     prometheus::Counter*& counter = request_counters_[counter_key];
     if (counter == nullptr) {
-      counter = &requests_.Add({{"route", exchange->route_label}, {"method", method}, {"code", std::to_string(status)}});
+      counter =
+          &requests_.Add({{"route", exchange->route_label}, {"method", method}, {"code", std::to_string(status)}});
     }
     counter->Increment();
     prometheus::Histogram*& histogram = duration_histograms_[exchange->route_label];
     if (histogram == nullptr) {
       histogram = &duration_.Add({{"route", exchange->route_label}},
-                                 prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                                         0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+                                 prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                                         0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
     }
     histogram->Observe(seconds);
   }
@@ -260,8 +267,8 @@ void Gateway::Handle(HttpRequest&& request, const Peer& peer, std::function<void
     if (path == "/metrics") {
       exchange->route_label = "/metrics";
       if (before_metrics_scrape_) before_metrics_scrape_();
-      return Finish(exchange, ok_json(prometheus::TextSerializer().Serialize(registry_->Collect()),
-                                      "text/plain; version=0.0.4"));
+      return Finish(exchange,
+                    ok_json(prometheus::TextSerializer().Serialize(registry_->Collect()), "text/plain; version=0.0.4"));
     }
     if (path == "/openapi.json") {
       exchange->route_label = "/openapi.json";
@@ -273,9 +280,9 @@ void Gateway::Handle(HttpRequest&& request, const Peer& peer, std::function<void
   RouteTable::Lookup lookup = routes_.Find(method, path);
   if (!lookup.match) {
     if (lookup.path_known) {
-      HttpResponse response = ErrorResponse(
-          *exchange, 405,
-          ErrorBody(absl::UnimplementedError(absl::StrCat(std::string(method), " is not allowed on ", std::string(path)))));
+      HttpResponse response = ErrorResponse(*exchange, 405,
+                                            ErrorBody(absl::UnimplementedError(absl::StrCat(
+                                                std::string(method), " is not allowed on ", std::string(path)))));
       response.set(http::field::allow, absl::StrJoin(lookup.allowed_methods, ", "));
       return Finish(exchange, std::move(response));
     }
@@ -311,8 +318,8 @@ void Gateway::Handle(HttpRequest&& request, const Peer& peer, std::function<void
       // One hash tag per tenant keeps a request's buckets in one Redis Cluster slot.
       buckets.push_back({absl::StrCat("ptd:gateway:rate:{", who.tenant, "}:tenant"), options_.tenant_limit});
       if (!who.api_key_id.empty()) {
-        buckets.push_back({absl::StrCat("ptd:gateway:rate:{", who.tenant, "}:key:", who.api_key_id),
-                           options_.api_key_limit});
+        buckets.push_back(
+            {absl::StrCat("ptd:gateway:rate:{", who.tenant, "}:key:", who.api_key_id), options_.api_key_limit});
       }
     } else {
       buckets.push_back({absl::StrCat("ptd:gateway:rate:{ip:", peer.address, "}"), options_.anonymous_limit});
@@ -333,8 +340,8 @@ void Gateway::Handle(HttpRequest&& request, const Peer& peer, std::function<void
   // JSON -> protobuf.
   if (!req.body().empty()) {
     std::string_view content_type = HeaderOf(req, http::field::content_type);
-    if (!content_type.empty() && !absl::StartsWithIgnoreCase(absl::string_view(content_type.data(), content_type.size()),
-                                                             "application/json")) {
+    if (!content_type.empty() &&
+        !absl::StartsWithIgnoreCase(absl::string_view(content_type.data(), content_type.size()), "application/json")) {
       return fail(415, absl::InvalidArgumentError("the body must be JSON (Content-Type: application/json)"));
     }
   }
@@ -350,9 +357,10 @@ void Gateway::CallBackend(std::shared_ptr<Exchange> exchange) {
   const Route& route = *exchange->route;
   const Backends::Backend* backend = backends_.For(route.package);
   if (backend == nullptr) {
-    return Finish(exchange, ErrorResponse(*exchange, 503,
-                                          ErrorBody(absl::UnavailableError(absl::StrCat(
-                                              "no backend is configured for ", route.package)))));
+    return Finish(
+        exchange,
+        ErrorResponse(*exchange, 503,
+                      ErrorBody(absl::UnavailableError(absl::StrCat("no backend is configured for ", route.package)))));
   }
   absl::Duration timeout = options_.backend_timeout;
   if (auto client = ParseGrpcTimeout(HeaderOf(exchange->request, "grpc-timeout")); client && *client < timeout) {
@@ -373,7 +381,8 @@ void Gateway::CallBackend(std::shared_ptr<Exchange> exchange) {
   grpc::Status serialized = grpc::SerializationTraits<google::protobuf::Message>::Serialize(
       *exchange->message, &exchange->request_buffer, &own_buffer);
   if (!serialized.ok()) {
-    return Finish(exchange, ErrorResponse(*exchange, 500, ErrorBody(absl::InternalError("cannot serialize the request"))));
+    return Finish(exchange,
+                  ErrorResponse(*exchange, 500, ErrorBody(absl::InternalError("cannot serialize the request"))));
   }
   Exchange* raw = exchange.get();
   backend->Stub().UnaryCall(
@@ -382,18 +391,19 @@ void Gateway::CallBackend(std::shared_ptr<Exchange> exchange) {
         const absl::StatusCode code = static_cast<absl::StatusCode>(status.error_code());
         std::string_view code_name = CodeName(code);
         if (!status.ok()) {
-          return Finish(exchange, ErrorResponse(*exchange, HttpStatusOf(code),
-                                                ErrorBody(code, status.error_message(), status.error_details())),
+          return Finish(exchange,
+                        ErrorResponse(*exchange, HttpStatusOf(code),
+                                      ErrorBody(code, status.error_message(), status.error_details())),
                         code_name);
         }
         const Route& route = *exchange->route;
         exchange->message.reset(prototypes_.at(&route).response->New());
-        grpc::Status parsed =
-            grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&exchange->response_buffer,
-                                                                                exchange->message.get());
+        grpc::Status parsed = grpc::SerializationTraits<google::protobuf::Message>::Deserialize(
+            &exchange->response_buffer, exchange->message.get());
         if (!parsed.ok()) {
-          return Finish(exchange, ErrorResponse(*exchange, 502, ErrorBody(absl::InternalError(
-                                                                    "the service's response could not be parsed"))),
+          return Finish(exchange,
+                        ErrorResponse(*exchange, 502,
+                                      ErrorBody(absl::InternalError("the service's response could not be parsed"))),
                         code_name);
         }
         absl::StatusOr<std::string> json = RenderResponse(route, *exchange->message, options_.transcode);

@@ -1,18 +1,18 @@
 #ifndef PTD_SERVICES_GATEWAY_GATEWAY_H_
 #define PTD_SERVICES_GATEWAY_GATEWAY_H_
 
+#include <google/protobuf/dynamic_message.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <google/protobuf/dynamic_message.h>
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -40,7 +40,7 @@ struct GatewayOptions {
   std::vector<std::string> cors_origins;  // exact origins, or "*"; empty: no CORS headers
   RateLimit tenant_limit;
   RateLimit api_key_limit;
-  RateLimit anonymous_limit;              // per client address, for methods that allow anonymous calls
+  RateLimit anonymous_limit;  // per client address, for methods that allow anonymous calls
   bool log_requests = true;
 };
 

@@ -10,8 +10,8 @@
 #include <type_traits>
 
 #include "absl/strings/numbers.h"
-#include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "libs/core/log.h"
 
 namespace ptd::gateway {
@@ -51,11 +51,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void Run() {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
       beast::get_lowest_layer(stream_).expires_after(ToChrono(server_.options.idle_timeout));
-      stream_.async_handshake(ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) return;  // a client that cannot speak TLS to us: nothing to answer
-                                self->ReadHeader();
-                              });
+      stream_.async_handshake(ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+        if (ec) return;  // a client that cannot speak TLS to us: nothing to answer
+        self->ReadHeader();
+      });
     } else {
       ReadHeader();
     }
@@ -120,20 +119,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     bool keep_alive = request.keep_alive();
     unsigned version = request.version();
     server_.in_flight.fetch_add(1);
-    server_.handler(std::move(request), peer_,
-                    [self = this->shared_from_this(), keep_alive, version](HttpResponse&& res) mutable {
-                      keep_alive = keep_alive && !self->server_.stopping.load();
-                      if constexpr (std::is_same_v<Stream, PlainStream>) {
-                        // No operation is pending on the connection while its request is being handled, so the
-                        // write may start on the answering thread (often gRPC's): a thread wake-up less per request.
-                        // Its completion runs on the connection's strand as usual.
-                        self->Write(std::move(res), keep_alive, version, /*counted=*/true);
-                      } else {
-                        net::post(self->stream_.get_executor(), [self, res = std::move(res), keep_alive, version]() mutable {
-                          self->Write(std::move(res), keep_alive, version, /*counted=*/true);
-                        });
-                      }
-                    });
+    server_.handler(
+        std::move(request), peer_, [self = this->shared_from_this(), keep_alive, version](HttpResponse&& res) mutable {
+          keep_alive = keep_alive && !self->server_.stopping.load();
+          if constexpr (std::is_same_v<Stream, PlainStream>) {
+            // No operation is pending on the connection while its request is being handled, so the
+            // write may start on the answering thread (often gRPC's): a thread wake-up less per request.
+            // Its completion runs on the connection's strand as usual.
+            self->Write(std::move(res), keep_alive, version, /*counted=*/true);
+          } else {
+            net::post(self->stream_.get_executor(), [self, res = std::move(res), keep_alive, version]() mutable {
+              self->Write(std::move(res), keep_alive, version, /*counted=*/true);
+            });
+          }
+        });
   }
 
   void Write(HttpResponse&& res, bool keep_alive, unsigned version, bool counted) {
@@ -167,11 +166,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void Drain() {
     drain_buffer_.resize(64 << 10);
-    stream_.async_read_some(net::buffer(drain_buffer_), [self = this->shared_from_this()](beast::error_code ec, size_t n) {
-      self->drained_ += n;
-      if (ec || self->drained_ > (64u << 20)) return self->Close();
-      self->Drain();
-    });
+    stream_.async_read_some(net::buffer(drain_buffer_),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > (64u << 20)) return self->Close();
+                              self->Drain();
+                            });
   }
 
   void Close() {

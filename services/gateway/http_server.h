@@ -2,13 +2,12 @@
 #define PTD_SERVICES_GATEWAY_HTTP_SERVER_H_
 
 #include <atomic>
+#include <boost/beast/http.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/beast/http.hpp>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -24,10 +23,10 @@ using HttpResponse = boost::beast::http::response<boost::beast::http::string_bod
 struct HttpServerOptions {
   std::string address = "127.0.0.1:8080";  // host:port; port 0 picks a free one (see port())
   int threads = 2;
-  uint64_t max_body_bytes = 1 << 20;       // larger bodies: 413 and the connection closes
-  uint32_t max_header_bytes = 16 << 10;    // larger headers: 431
+  uint64_t max_body_bytes = 1 << 20;                // larger bodies: 413 and the connection closes
+  uint32_t max_header_bytes = 16 << 10;             // larger headers: 431
   absl::Duration idle_timeout = absl::Seconds(60);  // waiting for (the rest of) a request
-  std::string tls_cert_file;               // PEM chain; with tls_key_file, the server speaks only HTTPS
+  std::string tls_cert_file;                        // PEM chain; with tls_key_file, the server speaks only HTTPS
   std::string tls_key_file;
 };
 
@@ -38,8 +37,8 @@ struct Peer {
 
 // Called on a server thread for each request; must call `respond` exactly once, from any thread. The
 // response's keep-alive and Content-Length are set by the server.
-using HttpHandler = std::function<void(HttpRequest&& request, const Peer& peer,
-                                       std::function<void(HttpResponse&&)> respond)>;
+using HttpHandler =
+    std::function<void(HttpRequest&& request, const Peer& peer, std::function<void(HttpResponse&&)> respond)>;
 
 // For requests the parser refused (too large, malformed): status, message. The handler never sees them.
 using HttpRejectHandler = std::function<HttpResponse(int status, const std::string& message)>;

@@ -35,11 +35,12 @@ std::vector<std::string> RoleNames(const google::protobuf::RepeatedField<int>& r
 }
 
 std::vector<std::string> EnterpriseRolesFrom(const google::protobuf::RepeatedField<int>& roles) {
-  return RoleNames<v1::EnterpriseRole>(roles, [](v1::EnterpriseRole r) { return v1::EnterpriseRole_Name(r); },
-                                       kEnterpriseRolePrefix);
+  return RoleNames<v1::EnterpriseRole>(
+      roles, [](v1::EnterpriseRole r) { return v1::EnterpriseRole_Name(r); }, kEnterpriseRolePrefix);
 }
 std::vector<std::string> UserRolesFrom(const google::protobuf::RepeatedField<int>& roles) {
-  return RoleNames<v1::UserRole>(roles, [](v1::UserRole r) { return v1::UserRole_Name(r); }, kUserRolePrefix);
+  return RoleNames<v1::UserRole>(
+      roles, [](v1::UserRole r) { return v1::UserRole_Name(r); }, kUserRolePrefix);
 }
 
 void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
@@ -170,8 +171,8 @@ grpc::Status IdentityService::Register(grpc::ServerContext*, const v1::RegisterR
   absl::StatusOr<std::string> hash = HashPassword(request->password(), options_.password_cost);
   if (!hash.ok()) return Finish("Register", hash.status());
   absl::Time now = absl::Now();
-  Enterprise enterprise{.enterprise_id = NewId(), .name = request->enterprise_name(), .roles = enterprise_roles,
-                        .create_time = now};
+  Enterprise enterprise{
+      .enterprise_id = NewId(), .name = request->enterprise_name(), .roles = enterprise_roles, .create_time = now};
   User admin{.user_id = NewId(),
              .enterprise_id = enterprise.enterprise_id,
              .email = email,
@@ -201,8 +202,8 @@ grpc::Status IdentityService::Login(grpc::ServerContext*, const v1::LoginRequest
   // Verify against a decoy when the email is unknown: the answer takes as long either way.
   bool ok = VerifyPassword(request->password(), *user ? (*user)->password_hash : DecoyPasswordHash());
   if (!*user || !ok || (*user)->disabled) return Finish("Login", WrongCredentials());
-  absl::Status status = pool_.InTransaction(
-      [&](pqxx::work& tx) { return IssueTokens(tx, (*user)->user_id, NewId(), response); });
+  absl::Status status =
+      pool_.InTransaction([&](pqxx::work& tx) { return IssueTokens(tx, (*user)->user_id, NewId(), response); });
   return Finish("Login", status);
 }
 
@@ -270,8 +271,8 @@ grpc::Status IdentityService::CreateUser(grpc::ServerContext* context, const v1:
   CheckEmail(email, "user.email", violations);
   CheckPassword(in.password(), "user.password", violations);
   CheckName(in.display_name(), "user.display_name", /*required=*/false, violations);
-  absl::StatusOr<Enterprise> enterprise = pool_.InTransaction(
-      [&](pqxx::work& tx) { return EnterpriseStore::Get(tx, caller->tenant_id); });
+  absl::StatusOr<Enterprise> enterprise =
+      pool_.InTransaction([&](pqxx::work& tx) { return EnterpriseStore::Get(tx, caller->tenant_id); });
   if (!enterprise.ok()) return Finish("CreateUser", enterprise.status());
   CheckUserRoles(roles, enterprise->is_platform, /*for_api_key=*/false, "user.roles", violations);
   if (!violations.empty()) return Finish("CreateUser", violations.ToStatus());
@@ -286,7 +287,8 @@ grpc::Status IdentityService::CreateUser(grpc::ServerContext* context, const v1:
             .roles = roles,
             .create_time = absl::Now()};
   absl::Status status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
-    if (std::optional<User> earlier = UserStore::FindByIdempotencyKey(tx, caller->tenant_id, request->idempotency_key())) {
+    if (std::optional<User> earlier =
+            UserStore::FindByIdempotencyKey(tx, caller->tenant_id, request->idempotency_key())) {
       if (earlier->email != email) {
         return absl::AlreadyExistsError("idempotency_key was already used for a different request");
       }
@@ -308,8 +310,10 @@ grpc::Status IdentityService::ListUsers(grpc::ServerContext* context, const v1::
   int size = PageSize(request->page_size(), violations);
   std::string after = AfterId(request->page_token(), violations);
   if (!violations.empty()) return Finish("ListUsers", violations.ToStatus());
-  absl::StatusOr<std::vector<User>> users = pool_.InTransaction(
-      [&](pqxx::work& tx) -> absl::StatusOr<std::vector<User>> { return UserStore::List(tx, caller->tenant_id, after, size); });
+  absl::StatusOr<std::vector<User>> users =
+      pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<User>> {
+        return UserStore::List(tx, caller->tenant_id, after, size);
+      });
   if (!users.ok()) return Finish("ListUsers", users.status());
   for (int i = 0; i < static_cast<int>(users->size()) && i < size; ++i) ToProto((*users)[i], response->add_users());
   if (static_cast<int>(users->size()) > size) response->set_next_page_token(PageToken((*users)[size - 1].user_id));
@@ -326,8 +330,8 @@ grpc::Status IdentityService::CreateApiKey(grpc::ServerContext* context, const v
     violations.Add("idempotency_key", "is required (1 to 128 characters)");
   }
   CheckName(request->name(), "name", /*required=*/true, violations);
-  absl::StatusOr<Enterprise> enterprise = pool_.InTransaction(
-      [&](pqxx::work& tx) { return EnterpriseStore::Get(tx, caller->tenant_id); });
+  absl::StatusOr<Enterprise> enterprise =
+      pool_.InTransaction([&](pqxx::work& tx) { return EnterpriseStore::Get(tx, caller->tenant_id); });
   if (!enterprise.ok()) return Finish("CreateApiKey", enterprise.status());
   CheckUserRoles(roles, enterprise->is_platform, /*for_api_key=*/true, "roles", violations);
   if (!violations.empty()) return Finish("CreateApiKey", violations.ToStatus());

@@ -1,13 +1,12 @@
 // ptd-gateway: the single door for apps. Flags -> config -> identity service, route table, HTTP server.
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/dynamic_message.h>
+#include <prometheus/registry.h>
 
 #include <atomic>
 #include <fstream>
 #include <iostream>
 #include <thread>
-
-#include <prometheus/registry.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -102,13 +101,15 @@ int main(int argc, char** argv) {
        {"jwt-issuer", "ptd-gateway", "the iss claim of access tokens"},
        {"access-token-ttl", "15m", "lifetime of an access token"},
        {"refresh-token-ttl", "720h", "lifetime of a refresh token"},
-       {"api-key-cache-ttl", "10s", "how long an API key lookup is remembered (a revocation through another "
-                                    "replica takes up to this long)"},
+       {"api-key-cache-ttl", "10s",
+        "how long an API key lookup is remembered (a revocation through another "
+        "replica takes up to this long)"},
        {"tenant-rate-limit", "100:200", "RATE:BURST requests per second per tenant; 0 = unlimited"},
        {"api-key-rate-limit", "50:100", "RATE:BURST requests per second per API key; 0 = unlimited"},
        {"anonymous-rate-limit", "5:20", "RATE:BURST per client address for login, register, refresh; 0 = unlimited"},
-       {"rate-limit-take-ahead", "16", "tokens a process may take from a far-from-empty bucket at once and spend "
-                                       "without asking Redis (0 = ask on every request)"},
+       {"rate-limit-take-ahead", "16",
+        "tokens a process may take from a far-from-empty bucket at once and spend "
+        "without asking Redis (0 = ask on every request)"},
        {"max-body-bytes", "1048576", "larger request bodies are refused with 413"},
        {"max-header-bytes", "16384", "larger request headers are refused with 431"},
        {"max-json-depth", "32", "deeper nesting of objects and arrays in a body is refused with 400"},
@@ -222,7 +223,7 @@ int main(int argc, char** argv) {
        .tls_cert_file = config.Get("tls-cert"),
        .tls_key_file = config.Get("tls-key")},
       [&](ptd::gateway::HttpRequest&& request, const ptd::gateway::Peer& peer,
-          std::function<void(ptd::gateway::HttpResponse&&)> respond) {
+          std::function<void(ptd::gateway::HttpResponse &&)> respond) {
         gateway.Handle(std::move(request), peer, std::move(respond));
       },
       [&](int status, const std::string& message) { return gateway.Reject(status, message); });

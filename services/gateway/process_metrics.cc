@@ -51,7 +51,8 @@ ProcessMetrics::ProcessMetrics(prometheus::Registry& registry)
       virtual_bytes_(Make(registry, "process_virtual_memory_bytes", "Virtual memory size in bytes")),
       open_fds_(Make(registry, "process_open_fds", "Number of open file descriptors")),
       threads_(Make(registry, "process_threads", "Number of OS threads")),
-      start_time_(Make(registry, "process_start_time_seconds", "Start time of the process since the epoch, in seconds")) {
+      start_time_(
+          Make(registry, "process_start_time_seconds", "Start time of the process since the epoch, in seconds")) {
   Update();
 }
 

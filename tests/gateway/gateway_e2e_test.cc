@@ -51,12 +51,12 @@ class Platform {
     trading_port_ = ptd::testing::FreePort();
     trading_metrics_port_ = ptd::testing::FreePort();
     trading_ = std::make_unique<Process>(
-        "ptd-trading", std::vector<std::string>{ptd::testing::BuildPath("services/trading/ptd-trading"),
-                                                "--grpc-address=127.0.0.1:" + std::to_string(trading_port_),
-                                                "--metrics-address=127.0.0.1:" + std::to_string(trading_metrics_port_),
-                                                "--pg-url=" + db_url_,
-                                                "--redis-url=" + ptd::testing::GetInfra().redis_url,
-                                                "--internal-token=" + std::string(kToken)});
+        "ptd-trading",
+        std::vector<std::string>{ptd::testing::BuildPath("services/trading/ptd-trading"),
+                                 "--grpc-address=127.0.0.1:" + std::to_string(trading_port_),
+                                 "--metrics-address=127.0.0.1:" + std::to_string(trading_metrics_port_),
+                                 "--pg-url=" + db_url_, "--redis-url=" + ptd::testing::GetInfra().redis_url,
+                                 "--internal-token=" + std::string(kToken)});
     test_port_ = ptd::testing::FreePort();
     test_metrics_port_ = ptd::testing::FreePort();
     test_backend_ = std::make_unique<Process>(
@@ -237,13 +237,16 @@ TEST_CASE("gateway: wrong passwords, taken emails and bad registrations are refu
   Platform platform;
   HttpClient http(platform.port());
   std::string email = ptd::testing::UniqueName("u") + "@example.com";
-  json good = {{"enterpriseName", "A"}, {"enterpriseRoles", {"ENTERPRISE_ROLE_BUYER"}}, {"email", email},
+  json good = {{"enterpriseName", "A"},
+               {"enterpriseRoles", {"ENTERPRISE_ROLE_BUYER"}},
+               {"email", email},
                {"password", kPassword}};
   REQUIRE(http.Post("/v1/auth/register", good).status == 200);
   CHECK(http.Post("/v1/auth/register", good).status == 409);
   CHECK(http.Post("/v1/auth/login", {{"email", email}, {"password", "wrong password!!"}}).status == 401);
   CHECK(http.Post("/v1/auth/login", {{"email", "nobody@example.com"}, {"password", kPassword}}).status == 401);
-  HttpResult bad = http.Post("/v1/auth/register", {{"enterpriseName", ""}, {"email", "no-at-sign"}, {"password", "short"}});
+  HttpResult bad =
+      http.Post("/v1/auth/register", {{"enterpriseName", ""}, {"email", "no-at-sign"}, {"password", "short"}});
   CHECK(bad.status == 400);
   std::vector<std::string> fields = ViolatedFields(bad.json());
   CHECK_THAT(fields, Catch::Matchers::VectorContains(std::string("email")));
@@ -252,7 +255,8 @@ TEST_CASE("gateway: wrong passwords, taken emails and bad registrations are refu
   // The password is stored as an Argon2id hash.
   pqxx::connection conn(platform.db_url());
   pqxx::work tx(conn);
-  std::string hash = tx.exec_params1("SELECT password_hash FROM gateway.users WHERE email = $1", email)[0].as<std::string>();
+  std::string hash =
+      tx.exec_params1("SELECT password_hash FROM gateway.users WHERE email = $1", email)[0].as<std::string>();
   CHECK(hash.rfind("$argon2id$", 0) == 0);
 }
 
@@ -264,8 +268,12 @@ TEST_CASE("gateway: access tokens that do not hold are 401") {
   REQUIRE(http.Get("/v1/listings", s.auth()).status == 200);
 
   absl::Time now = absl::Now();
-  ptd::gateway::AccessClaims claims{.subject = s.user_id, .tenant = s.tenant, .roles = {"admin"}, .token_id = "t",
-                                    .issued_at = now - absl::Hours(2), .expires_at = now - absl::Hours(1)};
+  ptd::gateway::AccessClaims claims{.subject = s.user_id,
+                                    .tenant = s.tenant,
+                                    .roles = {"admin"},
+                                    .token_id = "t",
+                                    .issued_at = now - absl::Hours(2),
+                                    .expires_at = now - absl::Hours(1)};
   std::string expired = ptd::gateway::JwtCodec(kJwtSecret, kIssuer).Sign(claims);
   claims.issued_at = now;
   claims.expires_at = now + absl::Minutes(5);
@@ -307,9 +315,9 @@ TEST_CASE("gateway: API keys are shown once, work until revoked, then are 401") 
   Platform platform;
   HttpClient http(platform.port());
   Session s = RegisterAndLogin(http);
-  HttpResult created = http.Post("/v1/enterprise/api-keys",
-                                 {{"idempotencyKey", "k1"}, {"name", "weighbridge 2"}, {"roles", {"USER_ROLE_CLERK"}}},
-                                 s.auth());
+  HttpResult created =
+      http.Post("/v1/enterprise/api-keys",
+                {{"idempotencyKey", "k1"}, {"name", "weighbridge 2"}, {"roles", {"USER_ROLE_CLERK"}}}, s.auth());
   INFO(created.body);
   REQUIRE(created.status == 200);
   std::string secret = created.json()["secret"];
@@ -320,8 +328,8 @@ TEST_CASE("gateway: API keys are shown once, work until revoked, then are 401") 
                   s.auth())
             .status == 400);
   // A retry cannot reveal the secret again.
-  CHECK(http.Post("/v1/enterprise/api-keys", {{"idempotencyKey", "k1"}, {"name", "weighbridge 2"}, {"roles", {"USER_ROLE_CLERK"}}},
-                  s.auth())
+  CHECK(http.Post("/v1/enterprise/api-keys",
+                  {{"idempotencyKey", "k1"}, {"name", "weighbridge 2"}, {"roles", {"USER_ROLE_CLERK"}}}, s.auth())
             .status == 409);
 
   std::map<std::string, std::string> key = {{"X-API-Key", secret}};
@@ -387,11 +395,11 @@ TEST_CASE("gateway: the JSON mapping on trading's RPCs") {
     CHECK(l["unitPrice"]["amountMinor"] == "123456789012");  // printed as a string
     CHECK(l["available"]["milli"] == "100000");
     CHECK(l["version"] == "1");
-    CHECK(l["status"] == "LISTING_STATUS_ACTIVE");            // enums by name
-    CHECK(l["title"].size() == 2);                            // repeated
+    CHECK(l["status"] == "LISTING_STATUS_ACTIVE");  // enums by name
+    CHECK(l["title"].size() == 2);                  // repeated
     CHECK(l["title"][0]["text"] == "聚氯乙烯现货 m1");
     CHECK(std::regex_match(l["createTime"].get<std::string>(), kRfc3339));
-    CHECK(!l.contains("unit_price"));                         // printed in lowerCamelCase
+    CHECK(!l.contains("unit_price"));  // printed in lowerCamelCase
   }
   SECTION("path variables, a patch body, enums given by name, query parameters with enums and integers") {
     std::string id = http.Post("/v1/listings", PvcListing("m2"), s.auth()).json()["listingId"];
@@ -413,7 +421,7 @@ TEST_CASE("gateway: the JSON mapping on trading's RPCs") {
     HttpResult by_number = http.Get("/v1/listings?status=2", s.auth());  // an enum by number
     REQUIRE(by_number.status == 200);
     CHECK(by_number.json()["listings"].size() == 1);
-    HttpResult paged = http.Get("/v1/listings?page_size=1", s.auth());    // proto name in the query
+    HttpResult paged = http.Get("/v1/listings?page_size=1", s.auth());  // proto name in the query
     REQUIRE(paged.status == 200);
     CHECK(paged.json()["listings"].size() == 1);
     std::string token = paged.json()["nextPageToken"];
@@ -465,9 +473,10 @@ TEST_CASE("gateway: the mapping rules trading does not use, on a service known o
     CHECK(b["rating"] == 4.5);
   }
   SECTION("bad query parameters are 400 naming the parameter") {
-    for (const char* target : {"/v1/test/shelves/s/books?exact=maybe", "/v1/test/shelves/s/books?limit=ten",
-                               "/v1/test/shelves/s/books?publishedAfter=yesterday", "/v1/test/shelves/s/books?filter=1",
-                               "/v1/test/shelves/s/books?shelf.shelfId=other", "/v1/test/shelves/s/books?limit=1&limit=2"}) {
+    for (const char* target :
+         {"/v1/test/shelves/s/books?exact=maybe", "/v1/test/shelves/s/books?limit=ten",
+          "/v1/test/shelves/s/books?publishedAfter=yesterday", "/v1/test/shelves/s/books?filter=1",
+          "/v1/test/shelves/s/books?shelf.shelfId=other", "/v1/test/shelves/s/books?limit=1&limit=2"}) {
       INFO(target);
       HttpResult r = http.Get(target, s.auth());
       CHECK(r.status == 400);
@@ -495,8 +504,8 @@ TEST_CASE("gateway: the mapping rules trading does not use, on a service known o
     CHECK(http.Request("POST", "/v1/test/payloads:create?note=x", "{}", s.auth()).status == 400);
   }
   SECTION("the caller's identity, the request id and a deadline reach the service") {
-    HttpResult r = http.Get("/v1/test/whocalls", {{"Authorization", "Bearer " + s.access_token},
-                                                  {"X-Request-Id", "req-12345"}});
+    HttpResult r =
+        http.Get("/v1/test/whocalls", {{"Authorization", "Bearer " + s.access_token}, {"X-Request-Id", "req-12345"}});
     REQUIRE(r.status == 200);
     json b = r.json();
     CHECK(b["tenant"] == s.tenant);
@@ -512,7 +521,8 @@ TEST_CASE("gateway: the mapping rules trading does not use, on a service known o
     CHECK(r2.header("x-request-id").size() == 36);
     CHECK(r2.json()["requestId"] == r2.header("x-request-id"));
     // A shorter client deadline wins; running out of it is 504.
-    HttpResult r3 = http.Get("/v1/test/whocalls", {{"Authorization", "Bearer " + s.access_token}, {"Grpc-Timeout", "800m"}});
+    HttpResult r3 =
+        http.Get("/v1/test/whocalls", {{"Authorization", "Bearer " + s.access_token}, {"Grpc-Timeout", "800m"}});
     CHECK(std::stoll(r3.json()["deadlineMs"].get<std::string>()) <= 800);
     HttpResult slow = http.Get("/v1/test/whocalls?sleepMs=1000",
                                {{"Authorization", "Bearer " + s.access_token}, {"Grpc-Timeout", "100m"}});
@@ -525,9 +535,22 @@ TEST_CASE("gateway: every gRPC status maps to its HTTP status with {code, messag
   static Platform platform;
   HttpClient http(platform.port());
   static Session s = RegisterAndLogin(http);
-  auto [code, http_status] = GENERATE(table<int, int>({{1, 499}, {2, 500}, {3, 400}, {4, 504}, {5, 404}, {6, 409},
-                                                       {7, 403}, {8, 429}, {9, 400}, {10, 409}, {11, 400}, {12, 501},
-                                                       {13, 500}, {14, 503}, {15, 500}, {16, 401}}));
+  auto [code, http_status] = GENERATE(table<int, int>({{1, 499},
+                                                       {2, 500},
+                                                       {3, 400},
+                                                       {4, 504},
+                                                       {5, 404},
+                                                       {6, 409},
+                                                       {7, 403},
+                                                       {8, 429},
+                                                       {9, 400},
+                                                       {10, 409},
+                                                       {11, 400},
+                                                       {12, 501},
+                                                       {13, 500},
+                                                       {14, 503},
+                                                       {15, 500},
+                                                       {16, 401}}));
   INFO("grpc code " << code);
   HttpResult r = http.Post("/v1/test/fail", {{"code", code}, {"message", "told to fail"}}, s.auth());
   CHECK(r.status == http_status);
@@ -536,7 +559,8 @@ TEST_CASE("gateway: every gRPC status maps to its HTTP status with {code, messag
   CHECK(b["message"] == "told to fail");
   CHECK(b["details"].is_array());
   if (code == 3) {
-    HttpResult v = http.Post("/v1/test/fail", {{"code", 3}, {"message", "must be positive"}, {"field", "a.b"}}, s.auth());
+    HttpResult v =
+        http.Post("/v1/test/fail", {{"code", 3}, {"message", "must be positive"}, {"field", "a.b"}}, s.auth());
     CHECK(v.status == 400);
     CHECK(ViolatedFields(v.json()) == std::vector<std::string>{"a.b"});
     CHECK(v.json()["details"][0]["fieldViolations"][0]["description"] == "must be positive");
@@ -710,16 +734,16 @@ TEST_CASE("gateway: /healthz, /readyz and /metrics") {
   // One structured log line per request, with its request id.
   HttpResult tagged = http.Get("/healthz", {{"X-Request-Id", "log-me-123"}});
   REQUIRE(tagged.status == 200);
-  CHECK(ptd::testing::WaitFor([&] {
-    return platform.gateway().ReadLog().find(R"("request_id":"log-me-123")") != std::string::npos;
-  }));
+  CHECK(ptd::testing::WaitFor(
+      [&] { return platform.gateway().ReadLog().find(R"("request_id":"log-me-123")") != std::string::npos; }));
 }
 
 TEST_CASE("gateway: CORS for configured origins only") {
   Platform platform({"--cors-origins=https://app.example.com"});
   HttpClient http(platform.port());
-  HttpResult preflight = http.Request("OPTIONS", "/v1/listings", "",
-                                      {{"Origin", "https://app.example.com"}, {"Access-Control-Request-Method", "POST"}});
+  HttpResult preflight =
+      http.Request("OPTIONS", "/v1/listings", "",
+                   {{"Origin", "https://app.example.com"}, {"Access-Control-Request-Method", "POST"}});
   CHECK(preflight.status == 204);
   CHECK(preflight.header("access-control-allow-origin") == "https://app.example.com");
   CHECK(preflight.header("access-control-allow-headers").find("Authorization") != std::string::npos);
@@ -732,8 +756,10 @@ TEST_CASE("gateway: CORS for configured origins only") {
 
 TEST_CASE("gateway: HTTPS when a certificate is configured") {
   std::string dir = ptd::testing::BuildPath("tests/gateway/tls-" + ptd::testing::UniqueName("c"));
-  std::string command = "mkdir -p " + dir + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                        "-subj /CN=localhost -days 1 -keyout " + dir + "/key.pem -out " + dir + "/cert.pem 2>/dev/null";
+  std::string command = "mkdir -p " + dir +
+                        " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                        "-subj /CN=localhost -days 1 -keyout " +
+                        dir + "/key.pem -out " + dir + "/cert.pem 2>/dev/null";
   REQUIRE(std::system(command.c_str()) == 0);
   Platform platform;
   int port = 0;

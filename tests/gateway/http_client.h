@@ -3,9 +3,8 @@
 
 #include <map>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 // A small blocking HTTP/1.1 client for tests: one keep-alive connection, reopened when the server closed it,
 // optionally over TLS (the certificate is not verified).

@@ -38,9 +38,9 @@ class EchoingService final : public ptd::gwtest::v1::MappingTestService::Service
     response->set_subject(FirstValue(*context, "x-ptd-subject"));
     response->set_roles(FirstValue(*context, "x-ptd-roles"));
     response->set_request_id(FirstValue(*context, "x-request-id"));
-    response->set_deadline_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  context->deadline() - std::chrono::system_clock::now())
-                                  .count());
+    response->set_deadline_ms(
+        std::chrono::duration_cast<std::chrono::milliseconds>(context->deadline() - std::chrono::system_clock::now())
+            .count());
     if (request->sleep_ms() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(request->sleep_ms()));
     return grpc::Status::OK;
   }
@@ -55,9 +55,7 @@ class EchoingService final : public ptd::gwtest::v1::MappingTestService::Service
 
 int main(int argc, char** argv) {
   ptd::Config config("mapping_test_server", "Test backend for the gateway.",
-                     {{"grpc-address", "127.0.0.1:0", ""},
-                      {"metrics-address", "", ""},
-                      {"internal-token", "", ""}});
+                     {{"grpc-address", "127.0.0.1:0", ""}, {"metrics-address", "", ""}, {"internal-token", "", ""}});
   config.ParseOrExit(argc, argv);
   EchoingService service;
   return ptd::RunServer({.service_name = "gwtest",

@@ -152,10 +152,13 @@ int main(int argc, char** argv) {
 
   // Set up through the gateway: a tenant, its token, a listing.
   HttpConnection setup(gw_host, gw_port);
-  std::string email = "bench-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) + "@example.com";
+  std::string email =
+      "bench-" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) + "@example.com";
   std::string body;
-  nlohmann::json registration = {{"enterpriseName", "Bench"}, {"enterpriseRoles", {"ENTERPRISE_ROLE_SELLER"}},
-                                 {"email", email}, {"password", "benchmark password"}};
+  nlohmann::json registration = {{"enterpriseName", "Bench"},
+                                 {"enterpriseRoles", {"ENTERPRISE_ROLE_SELLER"}},
+                                 {"email", email},
+                                 {"password", "benchmark password"}};
   auto reg = MakeRequest(http::verb::post, "/v1/auth/register", registration.dump(), "");
   if (setup.Send(reg, &body) != 200) return std::cerr << "register failed: " << body << "\n", 1;
   nlohmann::json registered = nlohmann::json::parse(body);

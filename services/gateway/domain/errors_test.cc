@@ -9,15 +9,23 @@ using ptd::gateway::ErrorBody;
 using ptd::gateway::HttpStatusOf;
 
 TEST_CASE("gateway: gRPC codes map to the standard HTTP statuses") {
-  auto [code, http] = GENERATE(table<absl::StatusCode, int>({
-      {absl::StatusCode::kOk, 200}, {absl::StatusCode::kCancelled, 499}, {absl::StatusCode::kUnknown, 500},
-      {absl::StatusCode::kInvalidArgument, 400}, {absl::StatusCode::kDeadlineExceeded, 504},
-      {absl::StatusCode::kNotFound, 404}, {absl::StatusCode::kAlreadyExists, 409},
-      {absl::StatusCode::kPermissionDenied, 403}, {absl::StatusCode::kResourceExhausted, 429},
-      {absl::StatusCode::kFailedPrecondition, 400}, {absl::StatusCode::kAborted, 409},
-      {absl::StatusCode::kOutOfRange, 400}, {absl::StatusCode::kUnimplemented, 501},
-      {absl::StatusCode::kInternal, 500}, {absl::StatusCode::kUnavailable, 503}, {absl::StatusCode::kDataLoss, 500},
-      {absl::StatusCode::kUnauthenticated, 401}}));
+  auto [code, http] = GENERATE(table<absl::StatusCode, int>({{absl::StatusCode::kOk, 200},
+                                                             {absl::StatusCode::kCancelled, 499},
+                                                             {absl::StatusCode::kUnknown, 500},
+                                                             {absl::StatusCode::kInvalidArgument, 400},
+                                                             {absl::StatusCode::kDeadlineExceeded, 504},
+                                                             {absl::StatusCode::kNotFound, 404},
+                                                             {absl::StatusCode::kAlreadyExists, 409},
+                                                             {absl::StatusCode::kPermissionDenied, 403},
+                                                             {absl::StatusCode::kResourceExhausted, 429},
+                                                             {absl::StatusCode::kFailedPrecondition, 400},
+                                                             {absl::StatusCode::kAborted, 409},
+                                                             {absl::StatusCode::kOutOfRange, 400},
+                                                             {absl::StatusCode::kUnimplemented, 501},
+                                                             {absl::StatusCode::kInternal, 500},
+                                                             {absl::StatusCode::kUnavailable, 503},
+                                                             {absl::StatusCode::kDataLoss, 500},
+                                                             {absl::StatusCode::kUnauthenticated, 401}}));
   CHECK(HttpStatusOf(code) == http);
 }
 

@@ -13,8 +13,8 @@ namespace ptd::gateway {
 
 // What an enterprise does on the platform.
 inline const std::vector<std::string>& EnterpriseRoleNames() {
-  static const std::vector<std::string> names = {"buyer",     "seller",    "carrier",
-                                                 "warehouse_operator", "financier", "factory"};
+  static const std::vector<std::string> names = {"buyer",     "seller", "carrier", "warehouse_operator",
+                                                 "financier", "factory"};
   return names;
 }
 
@@ -78,8 +78,7 @@ void CheckPassword(std::string_view password, const std::string& field, FieldVio
 // 1 to 200 characters, no control characters.
 void CheckName(std::string_view name, const std::string& field, bool required, FieldViolations& violations);
 
-void CheckEnterpriseRoles(const std::vector<std::string>& roles, const std::string& field,
-                          FieldViolations& violations);
+void CheckEnterpriseRoles(const std::vector<std::string>& roles, const std::string& field, FieldViolations& violations);
 // At least one; catalog_admin only inside the platform's own enterprise; an API key never gets admin.
 void CheckUserRoles(const std::vector<std::string>& roles, bool platform_enterprise, bool for_api_key,
                     const std::string& field, FieldViolations& violations);

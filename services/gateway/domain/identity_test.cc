@@ -28,7 +28,7 @@ TEST_CASE("gateway: identity rules") {
   CHECK(bad([](auto& x) { CheckEnterpriseRoles({}, "r", x); }));
   CHECK(bad([](auto& x) { CheckEnterpriseRoles({"pirate"}, "r", x); }));
   CHECK(bad([](auto& x) { CheckEnterpriseRoles({"buyer", "buyer"}, "r", x); }));
-  CHECK(bad([](auto& x) { CheckUserRoles({"admin"}, false, true, "r", x); }));          // keys are no admins
+  CHECK(bad([](auto& x) { CheckUserRoles({"admin"}, false, true, "r", x); }));           // keys are no admins
   CHECK(bad([](auto& x) { CheckUserRoles({"catalog_admin"}, false, false, "r", x); }));  // platform staff only
   CHECK(!bad([](auto& x) { CheckUserRoles({"catalog_admin"}, true, false, "r", x); }));
   CHECK(ServiceRoles({"admin", "clerk"}, {"seller", "admin"}) == std::vector<std::string>{"admin", "clerk", "seller"});

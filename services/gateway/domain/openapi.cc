@@ -20,24 +20,36 @@ class SchemaBuilder {
   // The schema of a field's value (one element for repeated fields).
   json ValueSchema(const FieldDescriptor* f) {
     switch (f->type()) {
-      case FieldDescriptor::TYPE_DOUBLE: return {{"type", "number"}, {"format", "double"}};
-      case FieldDescriptor::TYPE_FLOAT: return {{"type", "number"}, {"format", "float"}};
+      case FieldDescriptor::TYPE_DOUBLE:
+        return {{"type", "number"}, {"format", "double"}};
+      case FieldDescriptor::TYPE_FLOAT:
+        return {{"type", "number"}, {"format", "float"}};
       case FieldDescriptor::TYPE_INT64:
       case FieldDescriptor::TYPE_SINT64:
-      case FieldDescriptor::TYPE_SFIXED64: return {{"type", "string"}, {"format", "int64"}};
+      case FieldDescriptor::TYPE_SFIXED64:
+        return {{"type", "string"}, {"format", "int64"}};
       case FieldDescriptor::TYPE_UINT64:
-      case FieldDescriptor::TYPE_FIXED64: return {{"type", "string"}, {"format", "uint64"}};
+      case FieldDescriptor::TYPE_FIXED64:
+        return {{"type", "string"}, {"format", "uint64"}};
       case FieldDescriptor::TYPE_INT32:
       case FieldDescriptor::TYPE_SINT32:
-      case FieldDescriptor::TYPE_SFIXED32: return {{"type", "integer"}, {"format", "int32"}};
+      case FieldDescriptor::TYPE_SFIXED32:
+        return {{"type", "integer"}, {"format", "int32"}};
       case FieldDescriptor::TYPE_UINT32:
-      case FieldDescriptor::TYPE_FIXED32: return {{"type", "integer"}, {"format", "int64"}, {"minimum", 0}};
-      case FieldDescriptor::TYPE_BOOL: return {{"type", "boolean"}};
-      case FieldDescriptor::TYPE_STRING: return {{"type", "string"}};
-      case FieldDescriptor::TYPE_BYTES: return {{"type", "string"}, {"format", "byte"}};
-      case FieldDescriptor::TYPE_ENUM: Enum(f->enum_type()); return {{"$ref", Ref(f->enum_type()->full_name())}};
+      case FieldDescriptor::TYPE_FIXED32:
+        return {{"type", "integer"}, {"format", "int64"}, {"minimum", 0}};
+      case FieldDescriptor::TYPE_BOOL:
+        return {{"type", "boolean"}};
+      case FieldDescriptor::TYPE_STRING:
+        return {{"type", "string"}};
+      case FieldDescriptor::TYPE_BYTES:
+        return {{"type", "string"}, {"format", "byte"}};
+      case FieldDescriptor::TYPE_ENUM:
+        Enum(f->enum_type());
+        return {{"$ref", Ref(f->enum_type()->full_name())}};
       case FieldDescriptor::TYPE_MESSAGE:
-      case FieldDescriptor::TYPE_GROUP: return MessageRef(f->message_type());
+      case FieldDescriptor::TYPE_GROUP:
+        return MessageRef(f->message_type());
     }
     return json::object();
   }
@@ -153,28 +165,26 @@ json OpenApiDocument(const RouteTable& routes, const OpenApiInfo& info) {
     }
     if (!parameters.empty()) op["parameters"] = parameters;
     if (route->has_body()) {
-      json body_schema = route->body_is_whole ? schemas.MessageRef(method->input_type())
-                                              : schemas.FieldSchema(route->body_field[0]);
+      json body_schema =
+          route->body_is_whole ? schemas.MessageRef(method->input_type()) : schemas.FieldSchema(route->body_field[0]);
       op["requestBody"] = {{"required", true}, {"content", {{"application/json", {{"schema", body_schema}}}}}};
     }
     json ok_schema = route->response_field.empty() ? schemas.MessageRef(method->output_type())
                                                    : schemas.FieldSchema(route->response_field[0]);
-    op["responses"] = {
-        {"200", {{"description", "OK"}, {"content", {{"application/json", {{"schema", ok_schema}}}}}}},
-        {"default",
-         {{"description", "An error: the HTTP status follows the gRPC code"},
-          {"content", {{"application/json", {{"schema", {{"$ref", Ref("ptd.gateway.Error")}}}}}}}}}};
+    op["responses"] = {{"200", {{"description", "OK"}, {"content", {{"application/json", {{"schema", ok_schema}}}}}}},
+                       {"default",
+                        {{"description", "An error: the HTTP status follows the gRPC code"},
+                         {"content", {{"application/json", {{"schema", {{"$ref", Ref("ptd.gateway.Error")}}}}}}}}}};
     if (route->allow_anonymous) op["security"] = json::array();
     paths[route->path.OpenApiPath()][absl::AsciiStrToLower(route->http_method)] = std::move(op);
   }
   json components_schemas = schemas.TakeSchemas();
-  components_schemas["ptd.gateway.Error"] = {
-      {"type", "object"},
-      {"properties",
-       {{"code", {{"type", "integer"}, {"description", "the gRPC status code"}}},
-        {"status", {{"type", "string"}, {"example", "INVALID_ARGUMENT"}}},
-        {"message", {{"type", "string"}}},
-        {"details", {{"type", "array"}, {"items", {{"type", "object"}}}}}}}};
+  components_schemas["ptd.gateway.Error"] = {{"type", "object"},
+                                             {"properties",
+                                              {{"code", {{"type", "integer"}, {"description", "the gRPC status code"}}},
+                                               {"status", {{"type", "string"}, {"example", "INVALID_ARGUMENT"}}},
+                                               {"message", {{"type", "string"}}},
+                                               {"details", {{"type", "array"}, {"items", {{"type", "object"}}}}}}}};
   return {{"openapi", "3.0.3"},
           {"info", {{"title", info.title}, {"version", info.version}}},
           {"paths", paths},

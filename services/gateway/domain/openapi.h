@@ -1,9 +1,8 @@
 #ifndef PTD_SERVICES_GATEWAY_DOMAIN_OPENAPI_H_
 #define PTD_SERVICES_GATEWAY_DOMAIN_OPENAPI_H_
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "services/gateway/domain/route_table.h"
 

@@ -19,7 +19,8 @@ TEST_CASE("gateway: the OpenAPI document follows the JSON mapping") {
   CHECK(patch["requestBody"]["content"]["application/json"]["schema"]["$ref"] ==
         "#/components/schemas/ptd.trading.v1.UpdateListingRequest");
   auto users = doc["paths"]["/v1/enterprise/users"]["post"];
-  CHECK(users["requestBody"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/ptd.gateway.v1.User");
+  CHECK(users["requestBody"]["content"]["application/json"]["schema"]["$ref"] ==
+        "#/components/schemas/ptd.gateway.v1.User");
   CHECK(users["parameters"][0]["name"] == "idempotencyKey");
   CHECK(doc["paths"]["/v1/enterprise/api-keys/{api_key_id}:revoke"].contains("post"));
   CHECK(doc["paths"]["/v1/auth/register"]["post"]["security"].empty());

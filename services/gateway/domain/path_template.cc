@@ -95,7 +95,8 @@ absl::StatusOr<PathTemplate> PathTemplate::Parse(std::string_view text) {
     } else if (seg == "**") {
       t.segments_.push_back({Kind::kMulti, ""});
     } else {
-      if (seg.find_first_of("{}*=") != std::string_view::npos) return bad(absl::StrCat("bad segment \"", std::string(seg), "\""));
+      if (seg.find_first_of("{}*=") != std::string_view::npos)
+        return bad(absl::StrCat("bad segment \"", std::string(seg), "\""));
       t.segments_.push_back({Kind::kLiteral, std::string(seg)});
     }
     return absl::OkStatus();

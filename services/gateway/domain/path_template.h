@@ -26,7 +26,7 @@ class PathTemplate {
   struct Variable {
     std::string field_path;  // "listing.listing_id"
     int first_segment = 0;
-    int end_segment = 0;     // exclusive
+    int end_segment = 0;  // exclusive
   };
 
   // INVALID_ARGUMENT naming the problem for a template that does not follow the grammar, or puts "**"

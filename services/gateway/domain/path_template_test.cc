@@ -22,7 +22,8 @@ TEST_CASE("gateway: path templates parse by the google.api.http grammar") {
   CHECK(t->variables()[0].end_segment == 5);
   CHECK(t->OpenApiPath() == "/v1/{name}:publish");
 
-  const char* bad = GENERATE("", "v1/x", "/v1//x", "/v1/{x", "/v1/{a.}", "/v1/{a}/{a}", "/v1/**/x", "/v1/{a}b", "/v1/x:");
+  const char* bad =
+      GENERATE("", "v1/x", "/v1//x", "/v1/{x", "/v1/{a.}", "/v1/{a}/{a}", "/v1/**/x", "/v1/{a}b", "/v1/x:");
   INFO(bad);
   CHECK(!PathTemplate::Parse(bad).ok());
 }

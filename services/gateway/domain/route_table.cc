@@ -1,8 +1,8 @@
 #include "services/gateway/domain/route_table.h"
 
-#include <algorithm>
-
 #include <google/protobuf/descriptor_database.h>
+
+#include <algorithm>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -31,16 +31,32 @@ const FieldDescriptor* FindField(const Descriptor* message, std::string_view nam
 // The HTTP method and template of one rule; false when the rule names none.
 bool MethodAndPattern(const google::api::HttpRule& rule, std::string* method, std::string* pattern) {
   switch (rule.pattern_case()) {
-    case google::api::HttpRule::kGet: *method = "GET"; *pattern = rule.get(); return true;
-    case google::api::HttpRule::kPut: *method = "PUT"; *pattern = rule.put(); return true;
-    case google::api::HttpRule::kPost: *method = "POST"; *pattern = rule.post(); return true;
-    case google::api::HttpRule::kDelete: *method = "DELETE"; *pattern = rule.delete_(); return true;
-    case google::api::HttpRule::kPatch: *method = "PATCH"; *pattern = rule.patch(); return true;
+    case google::api::HttpRule::kGet:
+      *method = "GET";
+      *pattern = rule.get();
+      return true;
+    case google::api::HttpRule::kPut:
+      *method = "PUT";
+      *pattern = rule.put();
+      return true;
+    case google::api::HttpRule::kPost:
+      *method = "POST";
+      *pattern = rule.post();
+      return true;
+    case google::api::HttpRule::kDelete:
+      *method = "DELETE";
+      *pattern = rule.delete_();
+      return true;
+    case google::api::HttpRule::kPatch:
+      *method = "PATCH";
+      *pattern = rule.patch();
+      return true;
     case google::api::HttpRule::kCustom:
       *method = rule.custom().kind();
       *pattern = rule.custom().path();
       return true;
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -64,7 +80,8 @@ absl::StatusOr<std::unique_ptr<Route>> MakeRoute(const MethodDescriptor* method,
     const FieldDescriptor* leaf = field->back();
     if (leaf->is_repeated() || (leaf->type() == FieldDescriptor::TYPE_MESSAGE &&
                                 leaf->message_type()->file()->name().rfind("google/protobuf/", 0) != 0)) {
-      return absl::InvalidArgumentError(absl::StrCat("path variable ", v.field_path, " must be a singular scalar field"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("path variable ", v.field_path, " must be a singular scalar field"));
     }
     route->variables.push_back(*std::move(field));
   }
@@ -98,7 +115,8 @@ absl::StatusOr<FieldPath> ResolveFieldPath(const Descriptor* message, std::strin
     }
     const FieldDescriptor* f = FindField(current, std::string_view(parts[i].data(), parts[i].size()));
     if (f == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(current->full_name(), " has no field \"", std::string(parts[i]), "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat(current->full_name(), " has no field \"", std::string(parts[i]), "\""));
     }
     if (i + 1 < parts.size() && f->is_repeated()) {
       return absl::InvalidArgumentError(absl::StrCat(f->name(), " is repeated: it cannot be named inside a path"));

@@ -1,14 +1,14 @@
 #ifndef PTD_SERVICES_GATEWAY_DOMAIN_ROUTE_TABLE_H_
 #define PTD_SERVICES_GATEWAY_DOMAIN_ROUTE_TABLE_H_
 
+#include <google/protobuf/descriptor.h>
+
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <google/protobuf/descriptor.h>
 
 #include "absl/status/statusor.h"
 #include "services/gateway/domain/path_template.h"
@@ -31,13 +31,13 @@ struct Route {
   std::string http_method;  // "GET", "POST", "PUT", "PATCH", "DELETE" or a custom verb
   PathTemplate path;
   const google::protobuf::MethodDescriptor* method = nullptr;
-  std::string grpc_path;    // "/ptd.trading.v1.TradingService/GetListing"
-  std::string package;      // "ptd.trading.v1": which backend serves it
+  std::string grpc_path;             // "/ptd.trading.v1.TradingService/GetListing"
+  std::string package;               // "ptd.trading.v1": which backend serves it
   std::vector<FieldPath> variables;  // one per path.variables()
   // body: "*" -> whole request; "field" -> that field; "" -> no body (query parameters instead).
   bool body_is_whole = false;
   FieldPath body_field;
-  FieldPath response_field;  // empty: the whole response
+  FieldPath response_field;      // empty: the whole response
   bool allow_anonymous = false;  // ptd.gateway.v1.allow_anonymous
 
   bool has_body() const { return body_is_whole || !body_field.empty(); }

@@ -10,8 +10,12 @@ using ptd::gateway::JwtCodec;
 
 namespace {
 AccessClaims Claims(absl::Time now) {
-  return {.subject = "user-1", .tenant = "tenant-1", .roles = {"admin", "seller"}, .token_id = "jti-1",
-          .issued_at = now, .expires_at = now + absl::Minutes(15)};
+  return {.subject = "user-1",
+          .tenant = "tenant-1",
+          .roles = {"admin", "seller"},
+          .token_id = "jti-1",
+          .issued_at = now,
+          .expires_at = now + absl::Minutes(15)};
 }
 }  // namespace
 
@@ -38,8 +42,9 @@ TEST_CASE("gateway: access tokens that do not hold are refused") {
       {"wrong key", JwtCodec("another key 0123456789abcdef012345", "ptd-gateway").Sign(Claims(now)), now},
       {"wrong issuer", JwtCodec("k0123456789abcdef0123456789abcdef", "x").Sign(Claims(now)), now},
       {"alg none", header_none + "." + payload + ".", now},
-      {"flipped signature byte", good.substr(0, good.size() - 2) + (good[good.size() - 2] == 'A' ? "B" : "A") +
-                                     good.substr(good.size() - 1), now},
+      {"flipped signature byte",
+       good.substr(0, good.size() - 2) + (good[good.size() - 2] == 'A' ? "B" : "A") + good.substr(good.size() - 1),
+       now},
       {"two parts", good.substr(0, good.rfind('.')), now},
       {"padding", good + "=", now},
       {"empty", "", now},

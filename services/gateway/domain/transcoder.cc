@@ -51,14 +51,16 @@ std::string ParseErrorMessage(std::string_view what, const google::protobuf::uti
 }
 
 // The JSON value a path variable or query parameter stands for, as the JSON parser accepts it for `field`.
-absl::StatusOr<nlohmann::json> LeafValue(const FieldDescriptor* field, const std::string& name, const std::string& text) {
+absl::StatusOr<nlohmann::json> LeafValue(const FieldDescriptor* field, const std::string& name,
+                                         const std::string& text) {
   auto as_bool = [&]() -> absl::StatusOr<nlohmann::json> {
     if (text == "true") return nlohmann::json(true);
     if (text == "false") return nlohmann::json(false);
     return InvalidField(name, absl::StrCat("must be true or false, got \"", text, "\""));
   };
   switch (field->type()) {
-    case FieldDescriptor::TYPE_BOOL: return as_bool();
+    case FieldDescriptor::TYPE_BOOL:
+      return as_bool();
     case FieldDescriptor::TYPE_ENUM: {
       bool numeric = !text.empty() && std::all_of(text.begin() + (text[0] == '-' ? 1 : 0), text.end(),
                                                   [](char c) { return c >= '0' && c <= '9'; });
@@ -69,17 +71,18 @@ absl::StatusOr<nlohmann::json> LeafValue(const FieldDescriptor* field, const std
       const Descriptor* d = field->message_type();
       if (d->full_name() == "google.protobuf.BoolValue") return as_bool();
       static const char* kScalarLike[] = {
-          "google.protobuf.Timestamp", "google.protobuf.Duration",    "google.protobuf.FieldMask",
-          "google.protobuf.StringValue", "google.protobuf.BytesValue", "google.protobuf.Int32Value",
+          "google.protobuf.Timestamp",   "google.protobuf.Duration",    "google.protobuf.FieldMask",
+          "google.protobuf.StringValue", "google.protobuf.BytesValue",  "google.protobuf.Int32Value",
           "google.protobuf.Int64Value",  "google.protobuf.UInt32Value", "google.protobuf.UInt64Value",
           "google.protobuf.FloatValue",  "google.protobuf.DoubleValue"};
       for (const char* n : kScalarLike) {
         if (d->full_name() == n) return nlohmann::json(text);
       }
-      return InvalidField(name, absl::StrCat("is a message (", d->full_name(), "): name one of its fields, e.g. ",
-                                             name, ".", d->field_count() > 0 ? d->field(0)->name() : "field"));
+      return InvalidField(name, absl::StrCat("is a message (", d->full_name(), "): name one of its fields, e.g. ", name,
+                                             ".", d->field_count() > 0 ? d->field(0)->name() : "field"));
     }
-    default: return nlohmann::json(text);
+    default:
+      return nlohmann::json(text);
   }
 }
 
@@ -156,7 +159,8 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseQuery(std:
     std::optional<std::string> value =
         PercentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), false, true);
     if (!name || !value) {
-      return absl::InvalidArgumentError(absl::StrCat("malformed %-escape in the query string near \"", std::string(pair), "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed %-escape in the query string near \"", std::string(pair), "\""));
     }
     out.emplace_back(*std::move(name), *std::move(value));
   }
@@ -172,7 +176,8 @@ absl::Status BuildRequest(const RouteTable::Match& match, std::string_view query
   // The body.
   if (!route.has_body()) {
     if (!IsBlank(body)) {
-      return absl::InvalidArgumentError(absl::StrCat(route.label(), " takes no body; send the fields as query parameters"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(route.label(), " takes no body; send the fields as query parameters"));
     }
   } else if (!IsBlank(body)) {
     if (int depth = JsonDepth(body, options.max_json_depth); depth > options.max_json_depth) {
@@ -228,14 +233,16 @@ absl::Status BuildRequest(const RouteTable::Match& match, std::string_view query
   }
   if (!overlay.empty()) {
     std::unique_ptr<Message> extra(request->New());
-    google::protobuf::util::Status parsed = google::protobuf::util::JsonStringToMessage(overlay.dump(), extra.get(), parse);
+    google::protobuf::util::Status parsed =
+        google::protobuf::util::JsonStringToMessage(overlay.dump(), extra.get(), parse);
     if (!parsed.ok()) return absl::InvalidArgumentError(ParseErrorMessage("invalid path or query parameter", parsed));
     request->MergeFrom(*extra);
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> RenderResponse(const Route& route, const Message& response, const TranscodeOptions& options) {
+absl::StatusOr<std::string> RenderResponse(const Route& route, const Message& response,
+                                           const TranscodeOptions& options) {
   google::protobuf::util::JsonPrintOptions print;
   print.always_print_primitive_fields = options.emit_defaults;
   print.preserve_proto_field_names = false;

@@ -1,11 +1,11 @@
 #ifndef PTD_SERVICES_GATEWAY_DOMAIN_TRANSCODER_H_
 #define PTD_SERVICES_GATEWAY_DOMAIN_TRANSCODER_H_
 
+#include <google/protobuf/message.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <google/protobuf/message.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -17,8 +17,8 @@
 namespace ptd::gateway {
 
 struct TranscodeOptions {
-  int max_json_depth = 32;          // nesting of objects and arrays in a body
-  bool emit_defaults = true;        // print fields at their default value (apps see a stable shape)
+  int max_json_depth = 32;    // nesting of objects and arrays in a body
+  bool emit_defaults = true;  // print fields at their default value (apps see a stable shape)
 };
 
 // Builds the request message of `match.route` from the path variables, the query string (raw, without '?')

@@ -12,8 +12,8 @@ namespace {
 const RouteTable& Table() {
   (void)ptd::trading::v1::Listing::descriptor();
   (void)ptd::gateway::v1::LoginRequest::descriptor();
-  static const RouteTable table = *RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(),
-                                                     GeneratedFileNames(), {"ptd."});
+  static const RouteTable table =
+      *RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(), GeneratedFileNames(), {"ptd."});
   return table;
 }
 }  // namespace
@@ -23,7 +23,9 @@ TEST_CASE("gateway: a path variable, query parameters and a body fill the reques
   REQUIRE(lookup.match);
   ptd::trading::v1::UpdateListingRequest request;
   REQUIRE(BuildRequest(*lookup.match, "", R"({"status":"LISTING_STATUS_PAUSED","expected_version":"7",
-                       "unitPrice":{"currency":"CNY","amountMinor":12}})", {}, &request).ok());
+                       "unitPrice":{"currency":"CNY","amountMinor":12}})",
+                       {}, &request)
+              .ok());
   CHECK(request.listing_id() == "L1");
   CHECK(request.status() == ptd::trading::v1::LISTING_STATUS_PAUSED);
   CHECK(request.expected_version() == 7);
@@ -39,7 +41,8 @@ TEST_CASE("gateway: a path variable, query parameters and a body fill the reques
   auto create_user = Table().Find("POST", "/v1/enterprise/users");
   ptd::gateway::v1::CreateUserRequest user;
   REQUIRE(BuildRequest(*create_user.match, "idempotencyKey=k", R"({"email":"a@b.c","roles":["USER_ROLE_CLERK"]})", {},
-                       &user).ok());
+                       &user)
+              .ok());
   CHECK(user.idempotency_key() == "k");
   CHECK(user.user().email() == "a@b.c");
   CHECK(user.user().roles(0) == ptd::gateway::v1::USER_ROLE_CLERK);

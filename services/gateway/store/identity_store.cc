@@ -144,8 +144,8 @@ std::optional<ApiKey> ApiKeyStore::FindBySecret(pqxx::work& tx, const std::strin
 
 std::optional<ApiKey> ApiKeyStore::FindByIdempotencyKey(pqxx::work& tx, const std::string& enterprise_id,
                                                         const std::string& key) {
-  static const std::string kSql = std::string("SELECT ") + kApiKeyColumns +
-                                  " FROM api_keys WHERE enterprise_id = $1 AND idempotency_key = $2";
+  static const std::string kSql =
+      std::string("SELECT ") + kApiKeyColumns + " FROM api_keys WHERE enterprise_id = $1 AND idempotency_key = $2";
   pqxx::result r = tx.exec_params(kSql, enterprise_id, key);
   if (r.empty()) return std::nullopt;
   return ApiKeyFrom(r[0]);
@@ -153,8 +153,8 @@ std::optional<ApiKey> ApiKeyStore::FindByIdempotencyKey(pqxx::work& tx, const st
 
 absl::StatusOr<ApiKey> ApiKeyStore::Get(pqxx::work& tx, const std::string& enterprise_id,
                                         const std::string& api_key_id) {
-  static const std::string kSql = std::string("SELECT ") + kApiKeyColumns +
-                                  " FROM api_keys WHERE enterprise_id = $1 AND api_key_id = $2";
+  static const std::string kSql =
+      std::string("SELECT ") + kApiKeyColumns + " FROM api_keys WHERE enterprise_id = $1 AND api_key_id = $2";
   pqxx::result r = tx.exec_params(kSql, enterprise_id, api_key_id);
   if (r.empty()) return absl::NotFoundError("API key not found");
   return ApiKeyFrom(r[0]);

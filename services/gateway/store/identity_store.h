@@ -2,10 +2,9 @@
 #define PTD_SERVICES_GATEWAY_STORE_IDENTITY_STORE_H_
 
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/status/statusor.h"
 #include "services/gateway/domain/identity.h"
