@@ -97,18 +97,20 @@ std::optional<ListingStatus> StatusFromProto(v1::ListingStatus s, const char* fi
 
 
 // Identifies a create request's content, so that a reused idempotency key with another request is caught.
-std::string RequestHash(const google::protobuf::Message& request) {
+std::string Sha256OfMessage(const google::protobuf::Message& message) {
   std::string bytes;
   google::protobuf::io::StringOutputStream stream(&bytes);
   {
     google::protobuf::io::CodedOutputStream coded(&stream);
     coded.SetSerializationDeterministic(true);
-    request.SerializeToCodedStream(&coded);
+    message.SerializeToCodedStream(&coded);
   }
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
+
+std::string RequestHash(const google::protobuf::Message& request) { return Sha256OfMessage(request); }
 
 std::string PageToken(const std::string& last_key) { return absl::WebSafeBase64Escape(last_key); }
 

@@ -32,6 +32,8 @@ ListingTerms TermsFromProto(const v1::CreateListingRequest& request, FieldViolat
 std::string ToJson(const google::protobuf::Message& message);
 void FromJson(const std::string& json, google::protobuf::Message* message);
 
+// Hex SHA-256 of a message's deterministic serialization.
+std::string Sha256OfMessage(const google::protobuf::Message& message);
 // Identifies a create request's content, so that a reused idempotency key with another request is caught.
 std::string RequestHash(const google::protobuf::Message& request);
 std::string PageToken(const std::string& last_key);

@@ -1,8 +1,5 @@
 #include "services/trading/order_service.h"
 
-#include <openssl/sha.h>
-
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/core/ids.h"
@@ -115,16 +112,7 @@ v1::Contract MakeContract(const v1::Order& order, absl::Time signed_at) {
   *c.mutable_delivery() = order.delivery();
   *c.mutable_payment() = order.payment();
   ToProto(signed_at, c.mutable_signed_time());
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    c.SerializeToCodedStream(&coded);
-  }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  c.set_sha256(absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest))));
+  c.set_sha256(Sha256OfMessage(c));
   return c;
 }
 
