@@ -167,7 +167,7 @@ grpc::Status OrderService::OpenGroupOffer(grpc::ServerContext* context, const v1
     }
     return stored;
   });
-  if (!opened.ok()) return ToGrpcStatus(opened.status());
+  if (!opened.ok()) return Answer("OpenGroupOffer", opened.status());
   *response = *opened;
   return grpc::Status::OK;
 }
@@ -189,7 +189,7 @@ grpc::Status OrderService::GetGroupOffer(grpc::ServerContext* context, const v1:
     }
     return g;
   });
-  if (!group.ok()) return ToGrpcStatus(group.status());
+  if (!group.ok()) return Answer("GetGroupOffer", group.status());
   *response = *group;
   return grpc::Status::OK;
 }
@@ -239,7 +239,7 @@ grpc::Status OrderService::JoinGroupOffer(grpc::ServerContext* context, const v1
     }
     return *GroupStore::GetMember(tx, g->group_id(), caller->tenant_id);
   });
-  if (!joined.ok()) return ToGrpcStatus(joined.status());
+  if (!joined.ok()) return Answer("JoinGroupOffer", joined.status());
   *response = *joined;
   return grpc::Status::OK;
 }

@@ -8,6 +8,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "libs/core/log.h"
 
 namespace ptd::trading {
 
@@ -178,6 +179,22 @@ ListingTerms TermsFromProto(const v1::CreateListingRequest& r, FieldViolations& 
   terms.delivery_json = ToJson(r.delivery());
   terms.payment_json = ToJson(r.payment());
   return terms;
+}
+
+grpc::Status Answer(const char* rpc, const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+      log::Error("rpc failed", {{"rpc", rpc}, {"status", status.ToString()}});
+      break;
+    default:
+      break;
+  }
+  return ToGrpcStatus(status);
 }
 
 }  // namespace ptd::trading

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/support/status.h>
+
 #include "absl/time/time.h"
 #include "libs/core/status.h"
 #include "ptd/trading/v1/orders.pb.h"
@@ -40,6 +42,9 @@ std::string PageToken(const std::string& last_key);
 // The key after which a page starts; a violation on page_token when it is not one of ours.
 std::string AfterKey(const std::string& token, FieldViolations& violations);
 absl::Status ReusedKey();
+
+// The handler's answer for `status`; failures on the service's side (not the caller's) are logged with the rpc.
+grpc::Status Answer(const char* rpc, const absl::Status& status);
 
 }  // namespace ptd::trading
 

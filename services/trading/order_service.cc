@@ -129,14 +129,6 @@ void ValidateText(const char* field, const std::string& text, size_t max, bool r
   }
 }
 
-grpc::Status Answer(const char* rpc, const absl::Status& status) {
-  if (!status.ok() && (status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown ||
-                       status.code() == absl::StatusCode::kUnavailable)) {
-    log::Error("rpc failed", {{"rpc", rpc}, {"status", status.ToString()}});
-  }
-  return ToGrpcStatus(status);
-}
-
 }  // namespace
 
 grpc::Status OrderService::ListOffers(grpc::ServerContext* context, const v1::ListOffersRequest* request,

@@ -7,38 +7,16 @@
 #include "libs/core/ids.h"
 #include "libs/core/log.h"
 #include "libs/core/status.h"
-#include "libs/outbox/outbox.h"
 #include "libs/server/caller.h"
 #include "services/trading/domain/catalog.h"
 #include "services/trading/mapping.h"
+#include "services/trading/order_service.h"
 #include "services/trading/store/catalog_store.h"
 
 namespace ptd::trading {
 namespace {
 
-constexpr char kEventStream[] = "ptd.trading.events";
 constexpr char kCatalogAdminRole[] = "catalog_admin";
-
-grpc::Status Finish(const char* rpc, const absl::Status& status) {
-  if (!status.ok() && status.code() != absl::StatusCode::kInvalidArgument &&
-      status.code() != absl::StatusCode::kNotFound && status.code() != absl::StatusCode::kAlreadyExists &&
-      status.code() != absl::StatusCode::kFailedPrecondition && status.code() != absl::StatusCode::kAborted &&
-      status.code() != absl::StatusCode::kPermissionDenied && status.code() != absl::StatusCode::kUnauthenticated) {
-    log::Error("rpc failed", {{"rpc", rpc}, {"status", status.ToString()}});
-  }
-  return ToGrpcStatus(status);
-}
-
-outbox::Event ListingEvent(const char* type, const Listing& listing, const google::protobuf::Message& payload) {
-  outbox::Event e;
-  e.stream = kEventStream;
-  e.type = type;
-  e.aggregate_id = listing.listing_id;
-  e.tenant_id = listing.tenant_id;
-  e.payload = payload.SerializeAsString();
-  e.request_id = log::CurrentRequestId();
-  return e;
-}
 
 }  // namespace
 
@@ -87,7 +65,7 @@ grpc::Status TradingService::CreateCommodity(grpc::ServerContext* context, const
     }
     return c;
   });
-  if (!created.ok()) return Finish("CreateCommodity", created.status());
+  if (!created.ok()) return Answer("CreateCommodity", created.status());
   ToProto(*created, response);
   log::Info("commodity created", {{"commodity_id", created->commodity_id}, {"code", created->code}});
   return grpc::Status::OK;
@@ -101,7 +79,7 @@ grpc::Status TradingService::GetCommodity(grpc::ServerContext* context, const v1
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
   absl::StatusOr<Commodity> c = pool_.InTransaction(
       [&](pqxx::work& tx) { return CommodityStore::Get(tx, request->commodity_id()); });
-  if (!c.ok()) return Finish("GetCommodity", c.status());
+  if (!c.ok()) return Answer("GetCommodity", c.status());
   ToProto(*c, response);
   return grpc::Status::OK;
 }
@@ -124,7 +102,7 @@ grpc::Status TradingService::ListCommodities(grpc::ServerContext* context, const
       pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<Commodity>> {
         return CommodityStore::List(tx, filter, page);
       });
-  if (!rows.ok()) return Finish("ListCommodities", rows.status());
+  if (!rows.ok()) return Answer("ListCommodities", rows.status());
   for (int i = 0; i < static_cast<int>(rows->size()) && i < page.size; ++i) {
     ToProto((*rows)[i], response->add_commodities());
   }
@@ -178,11 +156,11 @@ grpc::Status TradingService::CreateListing(grpc::ServerContext* context, const v
     ListingStore::Insert(tx, l, n.idempotency_key, hash, caller->subject);
     v1::ListingCreated event;
     ToProto(l, event.mutable_listing());
-    if (absl::Status s = outbox::Write(tx, ListingEvent("ptd.trading.v1.ListingCreated", l, event)); !s.ok()) return s;
+    if (absl::Status s = PublishTradingEvent(tx, "ptd.trading.v1.ListingCreated", l.listing_id, l.tenant_id, event); !s.ok()) return s;
     // Round-trip through the row so that the answer equals what a later Get returns (times in microseconds).
     return ListingStore::Get(tx, l.tenant_id, l.listing_id);
   });
-  if (!created.ok()) return Finish("CreateListing", created.status());
+  if (!created.ok()) return Answer("CreateListing", created.status());
   ToProto(*created, response);
   log::Info("listing created", {{"listing_id", created->listing_id}, {"tenant", created->tenant_id}});
   return grpc::Status::OK;
@@ -197,7 +175,7 @@ grpc::Status TradingService::GetListing(grpc::ServerContext* context, const v1::
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
   absl::StatusOr<Listing> l = pool_.InTransaction(
       [&](pqxx::work& tx) { return ListingStore::Get(tx, caller->tenant_id, request->listing_id()); });
-  if (!l.ok()) return Finish("GetListing", l.status());
+  if (!l.ok()) return Answer("GetListing", l.status());
   ToProto(*l, response);
   return grpc::Status::OK;
 }
@@ -227,10 +205,10 @@ grpc::Status TradingService::UpdateListing(grpc::ServerContext* context, const v
     l = ListingStore::Get(tx, caller->tenant_id, request->listing_id());
     v1::ListingUpdated event;
     ToProto(*l, event.mutable_listing());
-    if (absl::Status s = outbox::Write(tx, ListingEvent("ptd.trading.v1.ListingUpdated", *l, event)); !s.ok()) return s;
+    if (absl::Status s = PublishTradingEvent(tx, "ptd.trading.v1.ListingUpdated", l->listing_id, l->tenant_id, event); !s.ok()) return s;
     return l;
   });
-  if (!updated.ok()) return Finish("UpdateListing", updated.status());
+  if (!updated.ok()) return Answer("UpdateListing", updated.status());
   ToProto(*updated, response);
   log::Info("listing updated", {{"listing_id", updated->listing_id}, {"version", updated->version}});
   return grpc::Status::OK;
@@ -256,7 +234,7 @@ grpc::Status TradingService::ListListings(grpc::ServerContext* context, const v1
       pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<Listing>> {
         return ListingStore::List(tx, caller->tenant_id, filter, page);
       });
-  if (!rows.ok()) return Finish("ListListings", rows.status());
+  if (!rows.ok()) return Answer("ListListings", rows.status());
   for (int i = 0; i < static_cast<int>(rows->size()) && i < page.size; ++i) ToProto((*rows)[i], response->add_listings());
   if (static_cast<int>(rows->size()) > page.size) {
     response->set_next_page_token(PageToken((*rows)[page.size - 1].listing_id));
