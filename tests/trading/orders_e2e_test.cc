@@ -353,7 +353,7 @@ TEST_CASE("rfq: sellers quote, the buyer accepts one which becomes an order, the
   r.mutable_quantity()->set_milli(300000);
   r.mutable_quantity()->set_unit("t");
   r.set_delivery_place("Zhangjiagang port");
-  *r.mutable_closes_at() = TimeUtil::GetCurrentTime() + TimeUtil::SecondsToDuration(2);
+  *r.mutable_closes_at() = TimeUtil::GetCurrentTime() + TimeUtil::SecondsToDuration(5);
   Rfq rfq;
   REQUIRE(m.orders().CreateRfq(&create.context, r, &rfq).ok());
 
@@ -396,7 +396,7 @@ TEST_CASE("rfq: sellers quote, the buyer accepts one which becomes an order, the
   CHECK(quotes.quotes(0).seller_tenant_id() == "seller-1");
 
   // Past its closing time the RFQ takes no quote.
-  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5100));
   Call late("seller-9");
   SubmitQuoteRequest lateq = self;
   lateq.set_idempotency_key("late");
@@ -499,7 +499,7 @@ GroupOffer Open(Market& m, const OpenGroupOfferRequest& r) {
 
 TEST_CASE("group buying: at the deadline every member pays the tier reached, one order each") {
   Market m;
-  GroupOffer g = Open(m, GroupRequest("g1", 2.0));
+  GroupOffer g = Open(m, GroupRequest("g1", 5.0));
   GroupMembership member;
   for (int i = 0; i < 3; ++i) REQUIRE(Join(m, "farm-" + std::to_string(i), g.group_id(), 12000, &member).ok());
   CHECK(Join(m, "farm-0", g.group_id(), 12000, &member).ok());  // a retried join is the same membership
@@ -538,7 +538,7 @@ TEST_CASE("group buying: filling the top tier closes the group at once") {
 
 TEST_CASE("group buying: a group below its first tier at the deadline is cancelled, with no orders") {
   Market m;
-  GroupOffer g = Open(m, GroupRequest("g1", 1.0));
+  GroupOffer g = Open(m, GroupRequest("g1", 4.0));
   GroupMembership member;
   REQUIRE(Join(m, "small-farm", g.group_id(), 5000, &member).ok());
   g = WaitForGroupEnd(m, g.group_id());
