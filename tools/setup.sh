@@ -23,7 +23,8 @@ PACKAGES=(
 )
 
 # One dpkg-query for all packages: the check must stay instant when everything is there.
-installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null | awk '/install ok installed/ {print $1}')
+# dpkg-query exits non-zero when some package is unknown to dpkg (never installed): that is the case to handle, not an error.
+installed=$( (dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null || true) | awk '/install ok installed/ {print $1}')
 missing=()
 for p in "${PACKAGES[@]}"; do
   grep -qxF "$p" <<<"$installed" || missing+=("$p")
