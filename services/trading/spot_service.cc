@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include <deque>
 #include <set>
 #include <vector>
 
@@ -22,7 +23,7 @@
 namespace ptd::trading {
 
 // The in-memory state of one commodity's book. Everything but the catalogue facts is guarded by `mu`, which
-// is held across match and persist (see the header).
+// is held across match and persist (see the header); the queue is guarded by `queue_mu`.
 struct SpotMarketService::Book {
   struct Resting {
     std::string order_id;
@@ -37,6 +38,12 @@ struct SpotMarketService::Book {
   };
 
   SpotCommodity commodity;
+
+  // Requests waiting for the next commit, and whether a thread is committing one now (see Submit).
+  std::mutex queue_mu;
+  std::condition_variable queue_changed;
+  std::deque<Pending*> queue;
+  bool committing = false;
 
   std::mutex mu;
   bool valid = false;   // false: unknown or dirty, rebuild before use
@@ -107,6 +114,9 @@ constexpr int64_t kMaxQuantityMilli = 10'000'000'000;  // 10 million units
 constexpr int kDefaultDepth = 10;
 constexpr int kMaxDepth = 100;
 constexpr int kTapeBatch = 500;
+// At most this many requests commit in one transaction (a bound on its size, not a wait: a batch is whatever
+// queued while the previous one committed).
+constexpr size_t kMaxBatch = 256;
 
 // ---- proto <-> domain ----
 
@@ -185,14 +195,15 @@ v1::TradeExecuted TradeEvent(const SpotTradeRow& t, const SpotCommodity& c) {
   return e;
 }
 
+// `request_id` is the caller's: a batch is written by whichever thread commits it.
 outbox::Event Event(const char* type, const std::string& aggregate_id, const std::string& tenant_id,
-                    const google::protobuf::Message& payload) {
+                    const google::protobuf::Message& payload, const std::string& request_id) {
   return {.stream = kEventStream,
           .type = type,
           .aggregate_id = aggregate_id,
           .tenant_id = tenant_id,
           .payload = payload.SerializeAsString(),
-          .request_id = log::CurrentRequestId()};
+          .request_id = request_id};
 }
 
 // ---- idempotency, paging, errors ----
@@ -261,15 +272,261 @@ const char* StatusName(SpotStatus s) {
   return "unknown";
 }
 
-// What PlaceSpotOrder settles on, in one transaction.
-struct Placement {
-  SpotOrderRow order;
-  std::vector<SpotTradeRow> trades;
-  int64_t version = 0;
-  bool repeated = false;  // the idempotency key was used before: `order` is that order now
+}  // namespace
+
+// A PlaceSpotOrder or CancelSpotOrder waiting for its book's next commit, and then its answer.
+struct SpotMarketService::Pending {
+  enum class Kind { kPlace, kCancel };
+  Kind kind = Kind::kPlace;
+  std::string tenant;
+  std::string subject;
+  std::string request_id;
+  // kPlace: the validated order.
+  std::string idempotency_key;
+  std::string request_hash;
+  book::Side side = book::Side::kBuy;
+  book::OrderType type = book::OrderType::kLimit;
+  int64_t price_minor = 0;  // 0 for a market order
+  int64_t quantity_milli = 0;
+  // kCancel
+  std::string order_id;
+
+  // The answer, written by the thread that commits the batch; read by the caller once `done`.
+  absl::Status status;
+  SpotOrderRow order;                // as placed (right after its own match), or as cancelled
+  std::vector<SpotTradeRow> trades;  // the placed order's trades as taker
+  bool repeated = false;             // the idempotency key was used before: `order` is that order
+  int64_t cancelled_milli = 0;
+  bool done = false;  // guarded by the book's queue_mu
+
+  void ClearAnswer() {
+    status = absl::OkStatus();
+    order = {};
+    trades.clear();
+    repeated = false;
+    cancelled_milli = 0;
+  }
 };
 
-}  // namespace
+// The requests of one batch transaction, applied in arrival order to the in-memory book, with the rows they
+// write held back so that each kind goes to PostgreSQL in one statement (Flush). A cancel flushes first,
+// because it reads its order from the database. A request refused by a rule (self-trade, a reused
+// idempotency key, a cancel of an order that is not open) gets its own status and changes nothing; a
+// database error fails the whole transaction (the caller then runs the requests one by one).
+class SpotMarketService::Batch {
+ public:
+  Batch(Book& b, pqxx::work& tx) : b_(b), tx_(tx) {}
+
+  // `seq` is the arrival sequence reserved for the order; `earlier` the order committed before under the
+  // same idempotency key, if any.
+  absl::Status Place(Pending& p, int64_t seq, const std::optional<EarlierOrder>& earlier);
+  absl::Status Cancel(Pending& p);
+  // Flushes, and answers the repeats of an order placed in this batch.
+  absl::Status Finish();
+  bool traded() const { return traded_; }
+
+ private:
+  absl::Status Flush();
+
+  Book& b_;
+  pqxx::work& tx_;
+  // Not yet written:
+  std::vector<NewSpotOrder> orders_;                  // as they must be stored (fills by later orders included)
+  absl::flat_hash_map<int64_t, size_t> order_index_;  // seq -> orders_ index, for fills of these orders
+  std::vector<SpotFill> fills_;                       // of makers already in the database, one per maker
+  absl::flat_hash_map<int64_t, size_t> fill_index_;   // maker seq -> fills_ index
+  std::vector<Pending*> placed_;                      // whose order, trades and events are to be written
+  // For the whole transaction:
+  absl::flat_hash_map<std::pair<std::string, std::string>, Pending*> by_key_;  // (tenant, key) placed here
+  std::vector<std::pair<Pending*, const Pending*>> repeats_;                   // (repeat, original)
+  bool traded_ = false;
+};
+
+absl::Status SpotMarketService::Batch::Place(Pending& p, int64_t seq, const std::optional<EarlierOrder>& earlier) {
+  if (earlier) {
+    if (earlier->request_hash != p.request_hash) {
+      p.status = absl::AlreadyExistsError("idempotency_key was already used for a different request");
+      return absl::OkStatus();
+    }
+    absl::StatusOr<SpotOrderRow> row = SpotStore::GetOrder(tx_, p.tenant, earlier->order_id);
+    if (!row.ok()) return row.status();
+    p.order = *std::move(row);
+    p.trades = SpotStore::TradesTakenBy(tx_, p.order.order_id);
+    p.repeated = true;
+    return absl::OkStatus();
+  }
+  if (auto it = by_key_.find(std::make_pair(p.tenant, p.idempotency_key)); it != by_key_.end()) {
+    if (it->second->request_hash != p.request_hash) {
+      p.status = absl::AlreadyExistsError("idempotency_key was already used for a different request");
+    } else {
+      repeats_.emplace_back(&p, it->second);
+    }
+    return absl::OkStatus();
+  }
+  if (b_.CrossesOwn(p.tenant, p.side, p.type, p.price_minor)) {
+    p.status = absl::FailedPreconditionError(
+        "the order would trade with an order of your own resting on the other side (self-trade): cancel that "
+        "order first or change the price");
+    return absl::OkStatus();
+  }
+
+  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));  // as stored
+  SpotOrderRow& o = p.order;
+  o = {.order_id = NewId(),
+       .tenant_id = p.tenant,
+       .commodity_id = b_.commodity.commodity_id,
+       .seq = seq,
+       .side = p.side,
+       .type = p.type,
+       .currency = kCurrency,
+       .price_minor = p.price_minor,
+       .unit = b_.commodity.unit,
+       .quantity_milli = p.quantity_milli,
+       .create_time = now,
+       .update_time = now};
+
+  b_.valid = false;  // the memory runs ahead of the database until the commit
+  std::vector<book::Fill> fills;
+  book::AddResult result = b_.book->Add({.order_id = static_cast<uint64_t>(seq),
+                                         .side = o.side,
+                                         .type = o.type,
+                                         .price_minor = o.price_minor,
+                                         .quantity_milli = o.quantity_milli},
+                                        fills);
+  o.filled_milli = result.filled_milli;
+  if (result.resting_milli > 0) {
+    o.status = SpotStatus::kOpen;
+    b_.AddResting(seq, {o.order_id, p.tenant, o.side, o.price_minor});
+  } else if (result.cancelled_milli > 0) {
+    o.status = SpotStatus::kCancelled;
+    o.cancel_reason = SpotCancelReason::kNoLiquidity;
+  } else {
+    o.status = SpotStatus::kFilled;
+  }
+
+  for (const book::Fill& f : fills) {
+    auto maker = b_.resting.find(f.maker_order_id);
+    if (maker == b_.resting.end()) {
+      return absl::InternalError(absl::StrCat("no owner for resting order ", f.maker_order_id));
+    }
+    absl::StatusOr<Money> amount = PriceOf({kCurrency, f.price_minor}, f.quantity_milli);
+    if (!amount.ok()) return amount.status();
+    const bool buy = o.side == book::Side::kBuy;
+    p.trades.push_back({.trade_id = NewId(),
+                        .commodity_id = o.commodity_id,
+                        .currency = kCurrency,
+                        .price_minor = f.price_minor,
+                        .unit = o.unit,
+                        .quantity_milli = f.quantity_milli,
+                        .amount_minor = amount->amount_minor,
+                        .buy_order_id = buy ? o.order_id : maker->second.order_id,
+                        .sell_order_id = buy ? maker->second.order_id : o.order_id,
+                        .buyer_tenant_id = buy ? p.tenant : maker->second.tenant_id,
+                        .seller_tenant_id = buy ? maker->second.tenant_id : p.tenant,
+                        .aggressor_side = o.side,
+                        .taker_order_id = o.order_id,
+                        .execute_time = now});
+    const auto maker_seq = static_cast<int64_t>(f.maker_order_id);
+    if (auto in_batch = order_index_.find(maker_seq); in_batch != order_index_.end()) {
+      // The maker rested earlier in this batch: its row is still to be inserted, so the fill goes into it.
+      SpotOrderRow& m = orders_[in_batch->second].row;
+      m.filled_milli += f.quantity_milli;
+      if (m.filled_milli == m.quantity_milli) m.status = SpotStatus::kFilled;
+      m.update_time = now;
+    } else if (auto known = fill_index_.find(maker_seq); known != fill_index_.end()) {
+      fills_[known->second].quantity_milli += f.quantity_milli;
+    } else {
+      fill_index_.emplace(maker_seq, fills_.size());
+      fills_.push_back({maker_seq, f.quantity_milli});
+    }
+    if (f.maker_done) b_.RemoveResting(f.maker_order_id);
+  }
+
+  order_index_.emplace(seq, orders_.size());
+  orders_.push_back(
+      {.row = o, .idempotency_key = p.idempotency_key, .request_hash = p.request_hash, .created_by = p.subject});
+  placed_.push_back(&p);
+  by_key_.emplace(std::make_pair(p.tenant, p.idempotency_key), &p);
+  return absl::OkStatus();
+}
+
+absl::Status SpotMarketService::Batch::Cancel(Pending& p) {
+  if (absl::Status s = Flush(); !s.ok()) return s;
+  // Read under the lock, after this batch's writes: the order may have been filled since.
+  absl::StatusOr<SpotOrderRow> order = SpotStore::GetOrder(tx_, p.tenant, p.order_id);
+  if (!order.ok()) {
+    p.status = order.status();
+    return absl::OkStatus();
+  }
+  if (order->status != SpotStatus::kOpen) {
+    p.status = absl::FailedPreconditionError(absl::StrCat("only an open order can be cancelled; order ",
+                                                          order->order_id, " is ", StatusName(order->status)));
+    return absl::OkStatus();
+  }
+  b_.valid = false;
+  std::optional<int64_t> rest = b_.book->Cancel(static_cast<uint64_t>(order->seq));
+  if (!rest) return absl::InternalError(absl::StrCat("open order ", order->order_id, " is not in the book"));
+  b_.RemoveResting(static_cast<uint64_t>(order->seq));
+  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+  SpotStore::CancelOrder(tx_, order->order_id, SpotCancelReason::kByOwner, now);
+  order->status = SpotStatus::kCancelled;
+  order->cancel_reason = SpotCancelReason::kByOwner;
+  order->update_time = now;
+  p.cancelled_milli = *rest;
+  p.order = *std::move(order);
+  v1::SpotOrderCancelled event;
+  ToProto(p.order, event.mutable_order());
+  SetQuantity(p.cancelled_milli, p.order.unit, event.mutable_cancelled());
+  return outbox::Write(tx_,
+                       Event("ptd.trading.v1.SpotOrderCancelled", p.order.order_id, p.tenant, event, p.request_id));
+}
+
+absl::Status SpotMarketService::Batch::Flush() {
+  SpotStore::InsertOrders(tx_, orders_);
+  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+  if (absl::Status s = SpotStore::ApplyFills(tx_, b_.commodity.commodity_id, fills_, now); !s.ok()) return s;
+  std::vector<SpotTradeRow> trades;
+  for (const Pending* p : placed_) trades.insert(trades.end(), p->trades.begin(), p->trades.end());
+  SpotStore::InsertTrades(tx_, trades);
+  size_t next = 0;
+  for (Pending* p : placed_) {
+    for (SpotTradeRow& t : p->trades) t.seq = trades[next++].seq;
+  }
+  traded_ = traded_ || !trades.empty();
+  // Events in arrival order: each order's acceptance, then its trades.
+  for (const Pending* p : placed_) {
+    v1::SpotOrderAccepted accepted;
+    ToProto(p->order, accepted.mutable_order());
+    if (absl::Status s = outbox::Write(
+            tx_, Event("ptd.trading.v1.SpotOrderAccepted", p->order.order_id, p->tenant, accepted, p->request_id));
+        !s.ok()) {
+      return s;
+    }
+    for (const SpotTradeRow& t : p->trades) {
+      if (absl::Status s = outbox::Write(
+              tx_, Event("ptd.trading.v1.TradeExecuted", t.trade_id, "", TradeEvent(t, b_.commodity), p->request_id));
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  orders_.clear();
+  order_index_.clear();
+  fills_.clear();
+  fill_index_.clear();
+  placed_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status SpotMarketService::Batch::Finish() {
+  if (absl::Status s = Flush(); !s.ok()) return s;
+  for (auto& [repeat, original] : repeats_) {
+    repeat->order = original->order;
+    repeat->trades = original->trades;
+    repeat->repeated = true;
+  }
+  return absl::OkStatus();
+}
 
 // ---- TradeSignal ----
 
@@ -324,6 +581,93 @@ absl::StatusOr<SpotMarketService::Book*> SpotMarketService::BookFor(const std::s
   return slot.get();
 }
 
+// Group commit: the first caller to find no commit running takes the queue (its own request included),
+// commits it, answers every request in it, and hands over to the next waiting caller. While one batch waits
+// for its fsync, the next one queues: under load each transaction carries many orders.
+void SpotMarketService::Submit(Book& b, Pending& p) {
+  std::unique_lock lock(b.queue_mu);
+  b.queue.push_back(&p);
+  while (!p.done) {
+    if (b.committing) {
+      b.queue_changed.wait(lock);
+      continue;
+    }
+    b.committing = true;
+    std::vector<Pending*> batch;
+    while (!b.queue.empty() && batch.size() < kMaxBatch) {
+      batch.push_back(b.queue.front());
+      b.queue.pop_front();
+    }
+    lock.unlock();
+    CommitBatch(b, batch);
+    lock.lock();
+    for (Pending* q : batch) q->done = true;
+    b.committing = false;
+    b.queue_changed.notify_all();
+  }
+}
+
+void SpotMarketService::CommitBatch(Book& b, const std::vector<Pending*>& batch) {
+  std::lock_guard lock(b.mu);
+  absl::Status status = RunBatch(b, batch);
+  if (status.ok()) return;
+  // The transaction rolled back as a whole, so nothing of it happened: each request alone gets its own
+  // answer (one bad request must not fail the others). Not after a commit of unknown outcome: the batch may
+  // have committed, and a cancel run again would then be refused.
+  if (batch.size() > 1 && !absl::IsUnknown(status)) {
+    log::Warn("spot batch failed, committing its requests one by one",
+              {{"commodity_id", b.commodity.commodity_id}, {"requests", batch.size()}, {"status", status.ToString()}});
+    for (Pending* p : batch) {
+      if (absl::Status alone = RunBatch(b, {p}); !alone.ok()) p->status = alone;
+    }
+    return;
+  }
+  for (Pending* p : batch) p->status = status;
+}
+
+absl::Status SpotMarketService::RunBatch(Book& b, const std::vector<Pending*>& batch) {
+  const std::string& id = b.commodity.commodity_id;
+  std::vector<std::pair<std::string, std::string>> keys;  // (tenant, idempotency key) of each placement
+  for (const Pending* p : batch) {
+    if (p->kind == Pending::Kind::kPlace) keys.emplace_back(p->tenant, p->idempotency_key);
+  }
+  int64_t version = 0;
+  bool traded = false;
+  absl::Status status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
+    for (Pending* p : batch) p->ClearAnswer();
+    const auto sequences = static_cast<int64_t>(keys.size());
+    absl::StatusOr<LockedBook> locked = SpotStore::LockBook(tx, id, sequences);
+    if (absl::IsNotFound(locked.status())) {  // the book's first order ever
+      SpotStore::EnsureBook(tx, id, kCurrency, b.commodity.unit);
+      locked = SpotStore::LockBook(tx, id, sequences);
+    }
+    if (!locked.ok()) return locked.status();
+    version = locked->version;
+    if (!b.valid || b.version != version - 1) {
+      if (absl::Status s = b.Rebuild(tx, version - 1); !s.ok()) return s;
+    }
+    const std::vector<std::optional<EarlierOrder>> earlier = SpotStore::FindByIdempotencyKeys(tx, keys);
+    Batch writes(b, tx);
+    int64_t seq = locked->first_seq;
+    size_t placement = 0;
+    for (Pending* p : batch) {
+      absl::Status s =
+          p->kind == Pending::Kind::kPlace ? writes.Place(*p, seq++, earlier[placement++]) : writes.Cancel(*p);
+      if (!s.ok()) return s;
+    }
+    if (absl::Status s = writes.Finish(); !s.ok()) return s;
+    traded = writes.traded();
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  // On failure `b.valid` is false if the memory changed (rebuilt on next use), and otherwise still matches
+  // the database, which the rollback left at the version the memory has.
+  b.version = version;
+  b.valid = true;
+  if (traded) trade_signal_.Notify(id);
+  return absl::OkStatus();
+}
+
 grpc::Status SpotMarketService::PlaceSpotOrder(grpc::ServerContext* context, const v1::PlaceSpotOrderRequest* request,
                                                v1::PlaceSpotOrderResponse* response) {
   auto caller = CallerOf(*context);
@@ -372,139 +716,27 @@ grpc::Status SpotMarketService::PlaceSpotOrder(grpc::ServerContext* context, con
                                                                    "', got '", quantity.unit(), "'")));
   }
 
-  // ---- match and persist, serialised per commodity ----
-  const std::string hash = RequestHash(*request);
-  const std::string& tenant = caller->tenant_id;
-  Placement placed;
-  absl::Status status;
-  {
-    std::lock_guard lock(b.mu);
-    status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
-      placed = Placement{};
-      absl::StatusOr<LockedBook> locked =
-          SpotStore::LockBook(tx, b.commodity.commodity_id, tenant, request->idempotency_key());
-      if (absl::IsNotFound(locked.status())) {  // the book's first order ever
-        SpotStore::EnsureBook(tx, b.commodity.commodity_id, kCurrency, b.commodity.unit);
-        locked = SpotStore::LockBook(tx, b.commodity.commodity_id, tenant, request->idempotency_key());
-      }
-      if (!locked.ok()) return locked.status();
-      placed.version = locked->version;
-      if (!b.valid || b.version != locked->version - 1) {
-        if (absl::Status s = b.Rebuild(tx, locked->version - 1); !s.ok()) return s;
-      }
-      if (locked->earlier) {
-        if (locked->earlier->second != hash) {
-          return absl::AlreadyExistsError("idempotency_key was already used for a different request");
-        }
-        absl::StatusOr<SpotOrderRow> earlier = SpotStore::GetOrder(tx, tenant, locked->earlier->first);
-        if (!earlier.ok()) return earlier.status();
-        placed.order = *std::move(earlier);
-        placed.trades = SpotStore::TradesTakenBy(tx, placed.order.order_id);
-        placed.repeated = true;
-        return absl::OkStatus();
-      }
-      if (b.CrossesOwn(tenant, *side, type, price_minor)) {
-        return absl::FailedPreconditionError(
-            "the order would trade with an order of your own resting on the other side (self-trade): cancel that "
-            "order first or change the price");
-      }
+  // ---- match and persist: queued for the book's next group commit ----
+  Pending p{.kind = Pending::Kind::kPlace,
+            .tenant = caller->tenant_id,
+            .subject = caller->subject,
+            .request_id = log::CurrentRequestId(),
+            .idempotency_key = request->idempotency_key(),
+            .request_hash = RequestHash(*request),
+            .side = *side,
+            .type = type,
+            .price_minor = type == book::OrderType::kLimit ? price_minor : 0,
+            .quantity_milli = quantity.milli()};
+  Submit(b, p);
+  if (!p.status.ok()) return Finish("PlaceSpotOrder", p.status);
 
-      const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));  // as stored
-      SpotOrderRow& o = placed.order;
-      o = {.order_id = NewId(),
-           .tenant_id = tenant,
-           .commodity_id = b.commodity.commodity_id,
-           .seq = locked->seq,
-           .side = *side,
-           .type = type,
-           .currency = kCurrency,
-           .price_minor = type == book::OrderType::kLimit ? price_minor : 0,
-           .unit = b.commodity.unit,
-           .quantity_milli = quantity.milli(),
-           .create_time = now,
-           .update_time = now};
-
-      b.valid = false;  // the memory runs ahead of the database until the commit
-      std::vector<book::Fill> fills;
-      book::AddResult result = b.book->Add({.order_id = static_cast<uint64_t>(o.seq),
-                                            .side = o.side,
-                                            .type = o.type,
-                                            .price_minor = o.price_minor,
-                                            .quantity_milli = o.quantity_milli},
-                                           fills);
-      o.filled_milli = result.filled_milli;
-      if (result.resting_milli > 0) {
-        o.status = SpotStatus::kOpen;
-        b.AddResting(o.seq, {o.order_id, tenant, o.side, o.price_minor});
-      } else if (result.cancelled_milli > 0) {
-        o.status = SpotStatus::kCancelled;
-        o.cancel_reason = SpotCancelReason::kNoLiquidity;
-      } else {
-        o.status = SpotStatus::kFilled;
-      }
-
-      std::vector<SpotFill> maker_fills;
-      for (const book::Fill& f : fills) {
-        auto maker = b.resting.find(f.maker_order_id);
-        if (maker == b.resting.end()) {
-          return absl::InternalError(absl::StrCat("no owner for resting order ", f.maker_order_id));
-        }
-        absl::StatusOr<Money> amount = PriceOf({kCurrency, f.price_minor}, f.quantity_milli);
-        if (!amount.ok()) return amount.status();
-        const bool buy = o.side == book::Side::kBuy;
-        placed.trades.push_back({.trade_id = NewId(),
-                                 .commodity_id = o.commodity_id,
-                                 .currency = kCurrency,
-                                 .price_minor = f.price_minor,
-                                 .unit = o.unit,
-                                 .quantity_milli = f.quantity_milli,
-                                 .amount_minor = amount->amount_minor,
-                                 .buy_order_id = buy ? o.order_id : maker->second.order_id,
-                                 .sell_order_id = buy ? maker->second.order_id : o.order_id,
-                                 .buyer_tenant_id = buy ? tenant : maker->second.tenant_id,
-                                 .seller_tenant_id = buy ? maker->second.tenant_id : tenant,
-                                 .aggressor_side = o.side,
-                                 .taker_order_id = o.order_id,
-                                 .execute_time = now});
-        maker_fills.push_back({static_cast<int64_t>(f.maker_order_id), f.quantity_milli});
-        if (f.maker_done) b.RemoveResting(f.maker_order_id);
-      }
-
-      SpotStore::InsertOrder(tx, o, request->idempotency_key(), hash, caller->subject);
-      if (absl::Status s = SpotStore::ApplyFills(tx, o.commodity_id, maker_fills, now); !s.ok()) return s;
-      SpotStore::InsertTrades(tx, placed.trades);
-      v1::SpotOrderAccepted accepted;
-      ToProto(o, accepted.mutable_order());
-      if (absl::Status s = outbox::Write(tx, Event("ptd.trading.v1.SpotOrderAccepted", o.order_id, tenant, accepted));
-          !s.ok()) {
-        return s;
-      }
-      for (const SpotTradeRow& t : placed.trades) {
-        if (absl::Status s =
-                outbox::Write(tx, Event("ptd.trading.v1.TradeExecuted", t.trade_id, "", TradeEvent(t, b.commodity)));
-            !s.ok()) {
-          return s;
-        }
-      }
-      return absl::OkStatus();
-    });
-    if (status.ok()) {
-      b.version = placed.version;
-      b.valid = true;
-    }
-    // On failure `b.valid` is false if the memory changed (rebuilt on next use), and otherwise still matches
-    // the database, which the rollback left at the version the memory has.
-  }
-  if (!status.ok()) return Finish("PlaceSpotOrder", status);
-  if (!placed.trades.empty() && !placed.repeated) trade_signal_.Notify(b.commodity.commodity_id);
-
-  ToProto(placed.order, response->mutable_order());
-  for (const SpotTradeRow& t : placed.trades) ToProto(t, tenant, response->add_trades());
-  if (!placed.repeated) {
-    log::Info("spot order placed", {{"order_id", placed.order.order_id},
-                                    {"commodity_id", placed.order.commodity_id},
-                                    {"status", StatusName(placed.order.status)},
-                                    {"trades", placed.trades.size()}});
+  ToProto(p.order, response->mutable_order());
+  for (const SpotTradeRow& t : p.trades) ToProto(t, p.tenant, response->add_trades());
+  if (!p.repeated) {
+    log::Info("spot order placed", {{"order_id", p.order.order_id},
+                                    {"commodity_id", p.order.commodity_id},
+                                    {"status", StatusName(p.order.status)},
+                                    {"trades", p.trades.size()}});
   }
   return grpc::Status::OK;
 }
@@ -516,58 +748,23 @@ grpc::Status SpotMarketService::CancelSpotOrder(grpc::ServerContext* context, co
   FieldViolations violations;
   ValidateId("order_id", request->order_id(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
-  const std::string& tenant = caller->tenant_id;
 
-  // The order's commodity says which book to lock; it never changes, so reading it first is safe.
-  absl::StatusOr<SpotOrderRow> order =
-      pool_.InTransaction([&](pqxx::work& tx) { return SpotStore::GetOrder(tx, tenant, request->order_id()); });
+  // The order's commodity says which book to queue on; it never changes, so reading it first is safe.
+  absl::StatusOr<SpotOrderRow> order = pool_.InTransaction(
+      [&](pqxx::work& tx) { return SpotStore::GetOrder(tx, caller->tenant_id, request->order_id()); });
   if (!order.ok()) return Finish("CancelSpotOrder", order.status());
   absl::StatusOr<Book*> found = BookFor(order->commodity_id);
   if (!found.ok()) return Finish("CancelSpotOrder", found.status());
-  Book& b = **found;
 
-  int64_t version = 0;
-  int64_t cancelled_milli = 0;
-  absl::Status status;
-  {
-    std::lock_guard lock(b.mu);
-    status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
-      absl::StatusOr<LockedBook> locked = SpotStore::LockBook(tx, b.commodity.commodity_id, tenant, "");
-      if (!locked.ok()) return locked.status();
-      version = locked->version;
-      if (!b.valid || b.version != locked->version - 1) {
-        if (absl::Status s = b.Rebuild(tx, locked->version - 1); !s.ok()) return s;
-      }
-      // Read again under the lock: the order may have been filled since.
-      order = SpotStore::GetOrder(tx, tenant, request->order_id());
-      if (!order.ok()) return order.status();
-      if (order->status != SpotStatus::kOpen) {
-        return absl::FailedPreconditionError(absl::StrCat("only an open order can be cancelled; order ",
-                                                          order->order_id, " is ", StatusName(order->status)));
-      }
-      b.valid = false;
-      std::optional<int64_t> rest = b.book->Cancel(static_cast<uint64_t>(order->seq));
-      if (!rest) return absl::InternalError(absl::StrCat("open order ", order->order_id, " is not in the book"));
-      b.RemoveResting(static_cast<uint64_t>(order->seq));
-      cancelled_milli = *rest;
-      const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
-      SpotStore::CancelOrder(tx, order->order_id, SpotCancelReason::kByOwner, now);
-      order->status = SpotStatus::kCancelled;
-      order->cancel_reason = SpotCancelReason::kByOwner;
-      order->update_time = now;
-      v1::SpotOrderCancelled event;
-      ToProto(*order, event.mutable_order());
-      SetQuantity(cancelled_milli, order->unit, event.mutable_cancelled());
-      return outbox::Write(tx, Event("ptd.trading.v1.SpotOrderCancelled", order->order_id, tenant, event));
-    });
-    if (status.ok()) {
-      b.version = version;
-      b.valid = true;
-    }
-  }
-  if (!status.ok()) return Finish("CancelSpotOrder", status);
-  ToProto(*order, response);
-  log::Info("spot order cancelled", {{"order_id", order->order_id}, {"cancelled_milli", cancelled_milli}});
+  Pending p{.kind = Pending::Kind::kCancel,
+            .tenant = caller->tenant_id,
+            .subject = caller->subject,
+            .request_id = log::CurrentRequestId(),
+            .order_id = request->order_id()};
+  Submit(**found, p);
+  if (!p.status.ok()) return Finish("CancelSpotOrder", p.status);
+  ToProto(p.order, response);
+  log::Info("spot order cancelled", {{"order_id", p.order.order_id}, {"cancelled_milli", p.cancelled_milli}});
   return grpc::Status::OK;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -19,13 +20,23 @@
 // How an order becomes durable and why books never diverge:
 //  - PostgreSQL holds the truth: every open order (with its arrival sequence) and every trade. The in-memory
 //    OrderBook is a copy, used because matching in memory is fast and simple.
-//  - An order or a cancel of commodity C runs, in this order:
-//      1. the process's mutex of C (threads of this process queue here, not on the database),
-//      2. one transaction that first locks C's row in spot_books (UPDATE ... version = version + 1), then
-//         matches in memory and writes the order, the makers' fills, the trades and the outbox events,
-//      3. commit — only then does the RPC answer. An acknowledged order is therefore committed
-//         (synchronous commit), and its events leave through the outbox exactly when it does.
-//    The row lock serialises writers of C across processes (two replicas of trading, or a restarted one
+//  - Orders and cancels of commodity C are committed in groups (group commit). A request joins C's queue;
+//    the first caller that finds no commit of C running takes everything queued (its own request included)
+//    and, holding the process's mutex of C, runs ONE transaction for the whole batch:
+//      1. lock C's row in spot_books (UPDATE ... version = version + 1, reserving one arrival sequence per
+//         order), then look up the batch's idempotency keys,
+//      2. apply the requests in arrival order to the in-memory book exactly as if they came one by one, and
+//         write their orders, the makers' fills, the trades and the outbox events (one statement per kind
+//         of row; a cancel first writes what is pending, since it reads its order from the database),
+//      3. commit — only then is any request of the batch answered. An acknowledged order is therefore
+//         committed (synchronous commit), and its events leave through the outbox exactly when it does.
+//    While one batch waits for its commit's fsync the next one queues, so under load one fsync carries
+//    many orders, yet an order alone is committed at once (no waiting for company).
+//  - A request refused by a rule (self-trade, an idempotency key reused for another request, a cancel of an
+//    order that is not open) gets its own answer and changes nothing; the others of its batch go on. A
+//    database error rolls the whole batch back; its requests are then committed one by one, so that each
+//    caller gets its own answer (except after a commit of unknown outcome: then all get UNKNOWN).
+//  - The row lock serialises writers of C across processes (two replicas of trading, or a restarted one
 //    while the old one still finishes a call); the mutex alone would only serialise one process. The row
 //    is locked before the book is read, so the match always sees the latest committed book.
 //  - The version in the row says which book state the database holds. A process remembers the version its
@@ -95,10 +106,18 @@ class SpotMarketService final : public v1::SpotMarketService::Service {
 
  private:
   struct Book;
+  struct Pending;
+  class Batch;
 
   // The in-memory book of a standardised commodity, created on first use (its spot_books row is created by
   // the first order). INVALID_ARGUMENT naming commodity_id for an unknown or non-standardised commodity.
   absl::StatusOr<Book*> BookFor(const std::string& commodity_id);
+  // Queues `p` for its book's next group commit; returns once `p` is answered (its status and results).
+  void Submit(Book& b, Pending& p);
+  // Commits `batch` in one transaction, or, if that transaction fails, each request in its own.
+  void CommitBatch(Book& b, const std::vector<Pending*>& batch);
+  // One transaction for `batch`: each request's answer in it, and the transaction's status.
+  absl::Status RunBatch(Book& b, const std::vector<Pending*>& batch);
 
   pg::Pool& pool_;
   SpotOptions options_;

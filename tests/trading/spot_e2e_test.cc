@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <pqxx/pqxx>
@@ -71,6 +72,12 @@ class SpotServer {
     return tx.exec1(sql)[0].as<int64_t>();
   }
   int64_t Count(const std::string& table) { return Query("SELECT count(*) FROM trading." + table); }
+  void Exec(const std::string& sql) {
+    pqxx::connection conn(db_url_);
+    pqxx::work tx(conn);
+    tx.exec(sql);
+    tx.commit();
+  }
 
  private:
   std::string db_url_;
@@ -167,6 +174,94 @@ std::multimap<std::string, std::string> EventsFor(const std::set<std::string>& i
     if (ids.count(fields["aggregate_id"]) > 0) out.emplace(fields["type"], fields["payload"]);
   }
   return out;
+}
+
+// What one request sent by SendAsOneBatch got back.
+struct Outcome {
+  grpc::Status status;
+  PlaceSpotOrderResponse placed;
+  SpotOrder cancelled;
+};
+using Request = std::function<Outcome()>;
+
+std::string Describe(const std::vector<Outcome>& outcomes) {
+  std::string out;
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    out += "request " + std::to_string(i) + ": " + std::to_string(outcomes[i].status.error_code()) + " " +
+           outcomes[i].status.error_message() + "\n";
+  }
+  return out;
+}
+
+Request PlaceRequest(SpotServer& server, const std::string& tenant, const PlaceSpotOrderRequest& r) {
+  return [&server, tenant, r] {
+    Outcome o;
+    Call call(tenant);
+    o.status = server.stub().PlaceSpotOrder(&call.context, r, &o.placed);
+    return o;
+  };
+}
+
+Request CancelRequest(SpotServer& server, const std::string& tenant, const std::string& order_id) {
+  return [&server, tenant, order_id] {
+    Outcome o;
+    Call call(tenant);
+    CancelSpotOrderRequest r;
+    r.set_order_id(order_id);
+    o.status = server.stub().CancelSpotOrder(&call.context, r, &o.cancelled);
+    return o;
+  };
+}
+
+int64_t BookVersion(SpotServer& server, const std::string& commodity) {
+  return server.Query("SELECT version FROM trading.spot_books WHERE commodity_id = '" + commodity + "'");
+}
+
+// Sends `requests` so that the service commits them together: a test transaction holds the book's row
+// lock while a "blocker" order commits (and waits for that lock), the requests are sent meanwhile and
+// queue behind it; once the lock is released, the blocker commits alone and the queue as one batch.
+// The book row must exist. Returns the outcomes in the order of `requests`.
+std::vector<Outcome> SendAsOneBatch(SpotServer& server, const std::string& commodity,
+                                    const std::vector<Request>& requests) {
+  pqxx::connection conn(server.db_url());
+  pqxx::work lock(conn);
+  lock.exec_params("SELECT 1 FROM trading.spot_books WHERE commodity_id = $1 FOR UPDATE", commodity);
+  Outcome blocked;
+  std::thread blocker(
+      [&] { blocked = PlaceRequest(server, "blocker", Limit(commodity.c_str(), SPOT_SIDE_BUY, 1, 1000))(); });
+  REQUIRE(ptd::testing::WaitFor([&] {
+    return server.Query(
+               "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+               "AND wait_event_type = 'Lock'") > 0;
+  }));
+  std::vector<Outcome> out(requests.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < requests.size(); ++i) threads.emplace_back([&, i] { out[i] = requests[i](); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // every request reaches the queue
+  lock.commit();
+  blocker.join();
+  for (auto& t : threads) t.join();
+  INFO(blocked.status.error_message());
+  REQUIRE(blocked.status.ok());
+  return out;
+}
+
+// Every order's fills add up to its filled quantity; the book is not crossed and matches the open orders.
+void CheckConsistent(SpotServer& server, const char* commodity) {
+  CHECK(server.Query("SELECT count(*) FROM trading.spot_orders o WHERE o.filled_milli <> "
+                     "(SELECT coalesce(sum(quantity_milli), 0) FROM trading.spot_trades t "
+                     " WHERE t.buy_order_id = o.order_id OR t.sell_order_id = o.order_id)") == 0);
+  CHECK(server.Query("SELECT count(*) FROM trading.spot_orders WHERE (status = 2) <> (filled_milli = quantity_milli) "
+                     "AND status <> 3") == 0);
+  SpotBook book = BookOf(server, commodity);
+  if (book.has_best_bid() && book.has_best_ask())
+    CHECK(book.best_bid().price().amount_minor() < book.best_ask().price().amount_minor());
+  int64_t resting = 0;
+  for (const auto& l : book.bids()) resting += l.quantity().milli();
+  for (const auto& l : book.asks()) resting += l.quantity().milli();
+  CHECK(resting == server.Query(std::string("SELECT coalesce(sum(quantity_milli - filled_milli), 0) FROM "
+                                            "trading.spot_orders WHERE status = 1 AND commodity_id = '") +
+                                commodity + "'"));
 }
 
 }  // namespace
@@ -388,6 +483,164 @@ TEST_CASE("spot: an order that would trade with the same tenant's resting order 
   // Inside its own spread the tenant may still quote, and others trade with it.
   Place(server, "tenant-a", Limit(kPvc, SPOT_SIDE_BUY, 95, 1000));
   CHECK(Place(server, "tenant-b", Market(kPvc, SPOT_SIDE_BUY, 1000)).trades_size() == 1);
+}
+
+TEST_CASE("spot: in one batch, refused requests get their own answers and the others commit together") {
+  SpotServer server;
+  Place(server, "batch-a", Limit(kPvc, SPOT_SIDE_BUY, 900, 100000));
+  const PlaceSpotOrderRequest f_request = Limit(kPvc, SPOT_SIDE_SELL, 2000, 5000);
+  const SpotOrder f = Place(server, "batch-f", f_request).order();
+  PlaceSpotOrderRequest f_reused = f_request;
+  f_reused.mutable_quantity()->set_milli(6000);
+  const SpotOrder g = Place(server, "batch-g", Limit(kPvc, SPOT_SIDE_SELL, 3000, 1000)).order();
+  const SpotOrder h = Place(server, "batch-h", Limit(kPvc, SPOT_SIDE_SELL, 3100, 1000)).order();
+  {
+    Call call("batch-h");
+    CancelSpotOrderRequest cancel;
+    cancel.set_order_id(h.order_id());
+    SpotOrder out;
+    REQUIRE(server.stub().CancelSpotOrder(&call.context, cancel, &out).ok());
+  }
+  const PlaceSpotOrderRequest j_request = Limit(kPvc, SPOT_SIDE_BUY, 800, 1000);
+  const int64_t version_before = BookVersion(server, kPvc);
+
+  // In whatever order they arrive, each request's answer is the same.
+  std::vector<Outcome> out =
+      SendAsOneBatch(server, kPvc,
+                     {PlaceRequest(server, "batch-a", Limit(kPvc, SPOT_SIDE_SELL, 900, 1000)),  // 0: self-trade
+                      PlaceRequest(server, "batch-b", Limit(kPvc, SPOT_SIDE_SELL, 900, 2000)),  // 1: fills
+                      PlaceRequest(server, "batch-c", Limit(kPvc, SPOT_SIDE_SELL, 1100, 1000)),
+                      PlaceRequest(server, "batch-e", Limit(kPvc, SPOT_SIDE_BUY, 1100, 1000)),
+                      PlaceRequest(server, "batch-f", f_request),      // 4: a repeat of an earlier order
+                      PlaceRequest(server, "batch-f", f_reused),       // 5: its key, another order
+                      CancelRequest(server, "batch-g", g.order_id()),  // 6
+                      CancelRequest(server, "batch-h", h.order_id()),  // 7: already cancelled
+                      PlaceRequest(server, "batch-j", j_request),      // 8, 9: the same order twice
+                      PlaceRequest(server, "batch-j", j_request)});
+
+  INFO(Describe(out));
+  CHECK(out[0].status.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  CHECK(out[0].status.error_message().find("self-trade") != std::string::npos);
+  REQUIRE(out[1].status.ok());
+  CHECK(out[1].placed.order().status() == SPOT_ORDER_STATUS_FILLED);
+  CHECK(out[1].placed.order().filled().milli() == 2000);
+  REQUIRE(out[2].status.ok());
+  REQUIRE(out[3].status.ok());
+  REQUIRE(out[4].status.ok());
+  CHECK(out[4].placed.order().order_id() == f.order_id());
+  CHECK(out[5].status.error_code() == grpc::StatusCode::ALREADY_EXISTS);
+  REQUIRE(out[6].status.ok());
+  CHECK(out[6].cancelled.status() == SPOT_ORDER_STATUS_CANCELLED);
+  CHECK(out[6].cancelled.remaining().milli() == 0);
+  CHECK(out[7].status.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  REQUIRE(out[8].status.ok());
+  REQUIRE(out[9].status.ok());
+  CHECK(out[8].placed.SerializeAsString() == out[9].placed.SerializeAsString());
+  CHECK(server.Query("SELECT count(*) FROM trading.spot_orders WHERE tenant_id = 'batch-j'") == 1);
+  CHECK(server.Query("SELECT count(*) FROM trading.spot_orders WHERE tenant_id = 'batch-f'") == 1);
+
+  // One transaction for the blocker, one for all of these: the new orders and the cancel share it.
+  CHECK(BookVersion(server, kPvc) - version_before == 2);
+  const std::string placed = "'" + out[1].placed.order().order_id() + "','" + out[2].placed.order().order_id() + "','" +
+                             out[3].placed.order().order_id() + "','" + out[8].placed.order().order_id() + "'";
+  const std::string ids = placed + ",'" + g.order_id() + "'";
+  CHECK(server.Query("SELECT count(DISTINCT xmin::text) FROM trading.spot_orders WHERE order_id IN (" + ids + ")") ==
+        1);
+  // Each new order's acceptance and each of its trades went into the outbox with it.
+  CHECK(server.Query("SELECT count(*) FROM trading.outbox WHERE type = 'ptd.trading.v1.SpotOrderAccepted' "
+                     "AND aggregate_id IN (" +
+                     placed + ")") == 4);
+  CHECK(server.Query("SELECT count(*) FROM trading.spot_trades t JOIN trading.outbox o ON o.aggregate_id = "
+                     "t.trade_id AND o.type = 'ptd.trading.v1.TradeExecuted'") == server.Count("spot_trades"));
+  CHECK(server.Query("SELECT count(*) FROM trading.outbox WHERE type = 'ptd.trading.v1.SpotOrderCancelled' "
+                     "AND aggregate_id = '" +
+                     g.order_id() + "'") == 1);
+  CheckConsistent(server, kPvc);
+}
+
+TEST_CASE("spot: when a batch's transaction fails, each request is committed alone and gets its own answer") {
+  SpotServer server;
+  Place(server, "fallback-s", Limit(kEthanol, SPOT_SIDE_SELL, 1000, 2000));
+  // An order the database refuses, but only when it is written: the batch's transaction fails as a whole.
+  server.Exec(
+      "CREATE FUNCTION trading.refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "IF NEW.idempotency_key = 'poison' THEN RAISE EXCEPTION 'poisoned order' USING ERRCODE = 'check_violation'; "
+      "END IF; RETURN NEW; END $$; "
+      "CREATE TRIGGER refuse_poison BEFORE INSERT ON trading.spot_orders FOR EACH ROW "
+      "EXECUTE FUNCTION trading.refuse_poison()");
+  PlaceSpotOrderRequest poison = Limit(kEthanol, SPOT_SIDE_BUY, 1000, 1000);
+  poison.set_idempotency_key("poison");
+
+  std::vector<Outcome> out =
+      SendAsOneBatch(server, kEthanol,
+                     {PlaceRequest(server, "fallback-p", poison),
+                      PlaceRequest(server, "fallback-k", Limit(kEthanol, SPOT_SIDE_BUY, 1000, 1000)),
+                      PlaceRequest(server, "fallback-l", Limit(kEthanol, SPOT_SIDE_SELL, 1500, 1000)),
+                      PlaceRequest(server, "fallback-m", Limit(kEthanol, SPOT_SIDE_BUY, 500, 1000))});
+
+  INFO(Describe(out));
+  CHECK(out[0].status.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  REQUIRE(out[1].status.ok());
+  CHECK(out[1].placed.order().status() == SPOT_ORDER_STATUS_FILLED);
+  REQUIRE(out[1].placed.trades_size() == 1);
+  CHECK(out[1].placed.trades(0).price().amount_minor() == 1000);
+  REQUIRE(out[2].status.ok());
+  CHECK(out[2].placed.order().status() == SPOT_ORDER_STATUS_OPEN);
+  REQUIRE(out[3].status.ok());
+  CHECK(out[3].placed.order().status() == SPOT_ORDER_STATUS_OPEN);
+  CHECK(server.Query("SELECT count(*) FROM trading.spot_orders WHERE tenant_id = 'fallback-p'") == 0);
+
+  // The memory the failed batch had changed was thrown away: the book is the committed one.
+  SpotBook book = BookOf(server, kEthanol);
+  CHECK(Levels(book.asks()) == std::vector<std::string>{"1000:1000:1", "1500:1000:1"});
+  CHECK(Levels(book.bids()) == std::vector<std::string>{"500:1000:1", "1:1000:1"});
+  CheckConsistent(server, kEthanol);
+  server.Exec("DROP TRIGGER refuse_poison ON trading.spot_orders");
+  CHECK(Place(server, "fallback-p", poison).trades_size() == 1);
+}
+
+TEST_CASE("spot: a SIGKILL while many clients place orders loses no acknowledged order") {
+  SpotServer server;
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> acknowledged;  // tenant, order id
+  std::atomic<bool> stop{false};
+  auto client = [&](int id) {
+    std::mt19937_64 rng(100 + id);
+    while (!stop) {
+      const std::string tenant = "kill-" + std::to_string(rng() % 30);
+      SpotSide side = rng() % 2 ? SPOT_SIDE_BUY : SPOT_SIDE_SELL;
+      PlaceSpotOrderRequest r = Limit(rng() % 2 ? kPvc : kEthanol, side, 1000 + rng() % 20, 1000 + rng() % 5000);
+      Call call(tenant, std::chrono::seconds(5));
+      PlaceSpotOrderResponse out;
+      if (server.stub().PlaceSpotOrder(&call.context, r, &out).ok()) {
+        std::lock_guard lock(mu);
+        acknowledged.emplace_back(tenant, out.order().order_id());
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) threads.emplace_back(client, i);
+  REQUIRE(ptd::testing::WaitFor([&] {
+    std::lock_guard lock(mu);
+    return acknowledged.size() > 200;
+  }));
+  server.Kill();
+  stop = true;
+  for (auto& t : threads) t.join();
+
+  server.Start();
+  INFO(acknowledged.size() << " orders acknowledged before the kill");
+  int64_t missing = 0;
+  for (const auto& [tenant, id] : acknowledged) {
+    Call call(tenant);
+    GetSpotOrderRequest g;
+    g.set_order_id(id);
+    SpotOrder out;
+    if (!server.stub().GetSpotOrder(&call.context, g, &out).ok()) ++missing;
+  }
+  CHECK(missing == 0);
+  CheckConsistent(server, kPvc);
+  CheckConsistent(server, kEthanol);
 }
 
 TEST_CASE("spot: a SIGKILL in the middle loses no acknowledged order, and the new process rebuilds the same book") {

@@ -111,19 +111,32 @@ void SpotStore::EnsureBook(pqxx::work& tx, const std::string& commodity_id, cons
   tx.exec_params(kSql, commodity_id, currency, unit);
 }
 
-absl::StatusOr<LockedBook> SpotStore::LockBook(pqxx::work& tx, const std::string& commodity_id,
-                                               const std::string& tenant_id, const std::string& idempotency_key) {
-  // One round trip: the row lock, the version bump, the sequence and the idempotency lookup.
+absl::StatusOr<LockedBook> SpotStore::LockBook(pqxx::work& tx, const std::string& commodity_id, int64_t sequences) {
   static constexpr char kSql[] =
-      "UPDATE spot_books SET version = version + 1, next_seq = next_seq + 1 WHERE commodity_id = $1 "
-      "RETURNING version, next_seq - 1, "
-      "(SELECT order_id FROM spot_orders WHERE tenant_id = $2 AND idempotency_key = $3), "
-      "(SELECT request_hash FROM spot_orders WHERE tenant_id = $2 AND idempotency_key = $3)";
-  pqxx::result r = tx.exec_params(kSql, commodity_id, tenant_id, idempotency_key);
+      "UPDATE spot_books SET version = version + 1, next_seq = next_seq + $2 WHERE commodity_id = $1 "
+      "RETURNING version, next_seq - $2";
+  pqxx::result r = tx.exec_params(kSql, commodity_id, sequences);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("no spot book for commodity ", commodity_id));
-  LockedBook locked{.version = r[0][0].as<int64_t>(), .seq = r[0][1].as<int64_t>()};
-  if (!r[0][2].is_null()) locked.earlier.emplace(r[0][2].as<std::string>(), r[0][3].as<std::string>());
-  return locked;
+  return LockedBook{.version = r[0][0].as<int64_t>(), .first_seq = r[0][1].as<int64_t>()};
+}
+
+std::vector<std::optional<EarlierOrder>> SpotStore::FindByIdempotencyKeys(
+    pqxx::work& tx, const std::vector<std::pair<std::string, std::string>>& tenant_keys) {
+  std::vector<std::optional<EarlierOrder>> out(tenant_keys.size());
+  if (tenant_keys.empty()) return out;
+  static constexpr char kSql[] =
+      "SELECT k.n, o.order_id, o.request_hash "
+      "FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (tenant_id, idempotency_key, n) "
+      "JOIN spot_orders o ON o.tenant_id = k.tenant_id AND o.idempotency_key = k.idempotency_key";
+  std::vector<std::string> tenants, keys;
+  for (const auto& [tenant, key] : tenant_keys) {
+    tenants.push_back(tenant);
+    keys.push_back(key);
+  }
+  for (const auto& row : tx.exec_params(kSql, TextArray(tenants), TextArray(keys))) {
+    out[row[0].as<size_t>() - 1] = EarlierOrder{row[1].as<std::string>(), row[2].as<std::string>()};
+  }
+  return out;
 }
 
 std::vector<SpotOrderRow> SpotStore::RestingOrders(pqxx::work& tx, const std::string& commodity_id) {
@@ -136,17 +149,45 @@ std::vector<SpotOrderRow> SpotStore::RestingOrders(pqxx::work& tx, const std::st
 
 // ---- orders ----
 
-void SpotStore::InsertOrder(pqxx::work& tx, const SpotOrderRow& o, const std::string& idempotency_key,
-                            const std::string& request_hash, const std::string& created_by) {
+void SpotStore::InsertOrders(pqxx::work& tx, const std::vector<NewSpotOrder>& orders) {
+  if (orders.empty()) return;
   static constexpr char kSql[] =
       "INSERT INTO spot_orders (order_id, tenant_id, commodity_id, seq, side, type, currency, price_minor, unit, "
-      "quantity_milli, filled_milli, status, cancel_reason, idempotency_key, request_hash, created_by, created_at, "
-      "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-      "to_timestamp($17::double precision / 1e6), to_timestamp($17::double precision / 1e6))";
-  tx.exec_params(kSql, o.order_id, o.tenant_id, o.commodity_id, o.seq, SideCode(o.side), TypeCode(o.type), o.currency,
-                 o.price_minor, o.unit, o.quantity_milli, o.filled_milli, static_cast<int>(o.status),
-                 static_cast<int>(o.cancel_reason), idempotency_key, request_hash, created_by,
-                 absl::ToUnixMicros(o.create_time));
+      "  quantity_milli, filled_milli, status, cancel_reason, idempotency_key, request_hash, created_by, created_at, "
+      "  updated_at) "
+      "SELECT o.order_id, o.tenant_id, $1, o.seq, o.side, o.type, $2, o.price_minor, $3, o.quantity_milli, "
+      "  o.filled_milli, o.status, o.cancel_reason, o.idempotency_key, o.request_hash, o.created_by, "
+      "  to_timestamp(o.created_us::double precision / 1e6), to_timestamp(o.updated_us::double precision / 1e6) "
+      "FROM unnest($4::text[], $5::text[], $6::bigint[], $7::smallint[], $8::smallint[], $9::bigint[], "
+      "  $10::bigint[], $11::bigint[], $12::smallint[], $13::smallint[], $14::text[], $15::text[], $16::text[], "
+      "  $17::bigint[], $18::bigint[]) "
+      "  AS o (order_id, tenant_id, seq, side, type, price_minor, quantity_milli, filled_milli, status, "
+      "  cancel_reason, idempotency_key, request_hash, created_by, created_us, updated_us)";
+  std::vector<std::string> ids, tenants, keys, hashes, creators;
+  std::vector<int64_t> seqs, sides, types, prices, quantities, filled, statuses, reasons, created, updated;
+  for (const NewSpotOrder& n : orders) {
+    const SpotOrderRow& o = n.row;
+    ids.push_back(o.order_id);
+    tenants.push_back(o.tenant_id);
+    seqs.push_back(o.seq);
+    sides.push_back(SideCode(o.side));
+    types.push_back(TypeCode(o.type));
+    prices.push_back(o.price_minor);
+    quantities.push_back(o.quantity_milli);
+    filled.push_back(o.filled_milli);
+    statuses.push_back(static_cast<int>(o.status));
+    reasons.push_back(static_cast<int>(o.cancel_reason));
+    keys.push_back(n.idempotency_key);
+    hashes.push_back(n.request_hash);
+    creators.push_back(n.created_by);
+    created.push_back(absl::ToUnixMicros(o.create_time));
+    updated.push_back(absl::ToUnixMicros(o.update_time));
+  }
+  const SpotOrderRow& first = orders.front().row;
+  tx.exec_params(kSql, first.commodity_id, first.currency, first.unit, TextArray(ids), TextArray(tenants),
+                 IntArray(seqs), IntArray(sides), IntArray(types), IntArray(prices), IntArray(quantities),
+                 IntArray(filled), IntArray(statuses), IntArray(reasons), TextArray(keys), TextArray(hashes),
+                 TextArray(creators), IntArray(created), IntArray(updated));
 }
 
 absl::Status SpotStore::ApplyFills(pqxx::work& tx, const std::string& commodity_id, const std::vector<SpotFill>& fills,
@@ -210,14 +251,15 @@ void SpotStore::InsertTrades(pqxx::work& tx, std::vector<SpotTradeRow>& trades) 
       "INSERT INTO spot_trades (trade_id, commodity_id, currency, price_minor, unit, quantity_milli, amount_minor, "
       "  buy_order_id, sell_order_id, buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, executed_at) "
       "SELECT t.trade_id, $1, $2, t.price_minor, $3, t.quantity_milli, t.amount_minor, t.buy_order_id, "
-      "  t.sell_order_id, t.buyer_tenant_id, t.seller_tenant_id, $4, $5, to_timestamp($6::double precision / 1e6) "
-      "FROM unnest($7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], "
-      "  $14::text[]) WITH ORDINALITY "
+      "  t.sell_order_id, t.buyer_tenant_id, t.seller_tenant_id, t.aggressor_side, t.taker_order_id, "
+      "  to_timestamp(t.executed_us::double precision / 1e6) "
+      "FROM unnest($4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[], "
+      "  $11::text[], $12::smallint[], $13::text[], $14::bigint[]) WITH ORDINALITY "
       "  AS t (trade_id, price_minor, quantity_milli, amount_minor, buy_order_id, sell_order_id, buyer_tenant_id, "
-      "  seller_tenant_id, n) "
+      "  seller_tenant_id, aggressor_side, taker_order_id, executed_us, n) "
       "ORDER BY t.n RETURNING seq";
-  std::vector<std::string> ids, buy_orders, sell_orders, buyers, sellers;
-  std::vector<int64_t> prices, quantities, amounts;
+  std::vector<std::string> ids, buy_orders, sell_orders, buyers, sellers, takers;
+  std::vector<int64_t> prices, quantities, amounts, aggressors, executed;
   for (const SpotTradeRow& t : trades) {
     ids.push_back(t.trade_id);
     prices.push_back(t.price_minor);
@@ -227,12 +269,15 @@ void SpotStore::InsertTrades(pqxx::work& tx, std::vector<SpotTradeRow>& trades) 
     sell_orders.push_back(t.sell_order_id);
     buyers.push_back(t.buyer_tenant_id);
     sellers.push_back(t.seller_tenant_id);
+    aggressors.push_back(SideCode(t.aggressor_side));
+    takers.push_back(t.taker_order_id);
+    executed.push_back(absl::ToUnixMicros(t.execute_time));
   }
   const SpotTradeRow& first = trades.front();
-  pqxx::result r = tx.exec_params(kSql, first.commodity_id, first.currency, first.unit, SideCode(first.aggressor_side),
-                                  first.taker_order_id, absl::ToUnixMicros(first.execute_time), TextArray(ids),
+  pqxx::result r = tx.exec_params(kSql, first.commodity_id, first.currency, first.unit, TextArray(ids),
                                   IntArray(prices), IntArray(quantities), IntArray(amounts), TextArray(buy_orders),
-                                  TextArray(sell_orders), TextArray(buyers), TextArray(sellers));
+                                  TextArray(sell_orders), TextArray(buyers), TextArray(sellers), IntArray(aggressors),
+                                  TextArray(takers), IntArray(executed));
   // RETURNING does not promise the insertion order; the identities do follow it, so sorting restores it.
   std::vector<int64_t> seqs;
   for (const auto& row : r) seqs.push_back(row[0].as<int64_t>());

@@ -70,10 +70,22 @@ struct SpotBookRow {
 
 // What locking a book for a write returns.
 struct LockedBook {
-  int64_t version = 0;  // the book's version after this write (the one before it plus one)
-  int64_t seq = 0;      // the arrival sequence reserved for this write's order
-  // The caller's order placed earlier under the same idempotency key, and that request's hash.
-  std::optional<std::pair<std::string, std::string>> earlier;
+  int64_t version = 0;    // the book's version after this write (the one before it plus one)
+  int64_t first_seq = 0;  // the first of the arrival sequences reserved for this write's orders
+};
+
+// An order placed earlier under an idempotency key, and the hash of that request.
+struct EarlierOrder {
+  std::string order_id;
+  std::string request_hash;
+};
+
+// A new order row with what is stored beside it.
+struct NewSpotOrder {
+  SpotOrderRow row;
+  std::string idempotency_key;
+  std::string request_hash;
+  std::string created_by;
 };
 
 struct SpotFill {
@@ -110,18 +122,21 @@ class SpotStore {
   // Creates the book row if missing (a no-op when another process did it first).
   static void EnsureBook(pqxx::work& tx, const std::string& commodity_id, const std::string& currency,
                          const std::string& unit);
-  // Locks the book row until the transaction ends, bumps its version and reserves one arrival sequence;
-  // also looks up `idempotency_key` for the tenant (empty key: no lookup). NOT_FOUND when the book has no row.
-  static absl::StatusOr<LockedBook> LockBook(pqxx::work& tx, const std::string& commodity_id,
-                                             const std::string& tenant_id, const std::string& idempotency_key);
+  // Locks the book row until the transaction ends, bumps its version once and reserves `sequences` arrival
+  // sequences (one per order the write may place; unused ones leave gaps). NOT_FOUND when the book has no row.
+  static absl::StatusOr<LockedBook> LockBook(pqxx::work& tx, const std::string& commodity_id, int64_t sequences);
+  // For each (tenant, idempotency key), the order placed earlier under it, if any; in the order asked.
+  // Run after LockBook, so that it sees every order committed before the lock was granted.
+  static std::vector<std::optional<EarlierOrder>> FindByIdempotencyKeys(
+      pqxx::work& tx, const std::vector<std::pair<std::string, std::string>>& tenant_keys);
   // The book's open orders in arrival order: replaying them as limit orders rebuilds the book.
   static std::vector<SpotOrderRow> RestingOrders(pqxx::work& tx, const std::string& commodity_id);
 
   // ---- orders ----
-  static void InsertOrder(pqxx::work& tx, const SpotOrderRow& order, const std::string& idempotency_key,
-                          const std::string& request_hash, const std::string& created_by);
-  // Adds each fill to its maker order (FILLED when complete). INTERNAL when a maker is not an open order of
-  // the book (the in-memory book disagreed with the database).
+  // Inserts the rows in one statement.
+  static void InsertOrders(pqxx::work& tx, const std::vector<NewSpotOrder>& orders);
+  // Adds each fill to its maker order (FILLED when complete); at most one fill per maker. INTERNAL when a
+  // maker is not an open order of the book (the in-memory book disagreed with the database).
   static absl::Status ApplyFills(pqxx::work& tx, const std::string& commodity_id, const std::vector<SpotFill>& fills,
                                  absl::Time now);
   // NOT_FOUND when absent or another tenant's.
@@ -133,7 +148,7 @@ class SpotStore {
                                               const SpotOrderFilter& filter, const SpotPage& page);
 
   // ---- trades ----
-  // Inserts in order and sets each trade's seq.
+  // Inserts in order, in one statement, and sets each trade's seq (the tape follows the vector's order).
   static void InsertTrades(pqxx::work& tx, std::vector<SpotTradeRow>& trades);
   static std::vector<SpotTradeRow> TradesTakenBy(pqxx::work& tx, const std::string& order_id);
   // The tenant's trades as buyer or seller, newest first, one more than the page size.
