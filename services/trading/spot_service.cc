@@ -309,10 +309,10 @@ struct SpotMarketService::Pending {
 };
 
 // The requests of one batch transaction, applied in arrival order to the in-memory book, with the rows they
-// write held back so that each kind goes to PostgreSQL in one statement (Flush). A cancel flushes first,
-// because it reads its order from the database. A request refused by a rule (self-trade, a reused
-// idempotency key, a cancel of an order that is not open) gets its own status and changes nothing; a
-// database error fails the whole transaction (the caller then runs the requests one by one).
+// write held back so that they go to PostgreSQL in one statement (Flush), and the outbox events in one more
+// (Finish). A cancel flushes first, because it reads its order from the database. A request refused by a rule
+// (self-trade, a reused idempotency key, a cancel of an order that is not open) gets its own status and changes
+// nothing; a database error fails the whole transaction (the caller then runs the requests one by one).
 class SpotMarketService::Batch {
  public:
   Batch(Book& b, pqxx::work& tx) : b_(b), tx_(tx) {}
@@ -336,6 +336,7 @@ class SpotMarketService::Batch {
   std::vector<SpotFill> fills_;                       // of makers already in the database, one per maker
   absl::flat_hash_map<int64_t, size_t> fill_index_;   // maker seq -> fills_ index
   std::vector<Pending*> placed_;                      // whose order, trades and events are to be written
+  std::vector<outbox::Event> events_;                 // all of the transaction's, written by Finish
   // For the whole transaction:
   absl::flat_hash_map<std::pair<std::string, std::string>, Pending*> by_key_;  // (tenant, key) placed here
   std::vector<std::pair<Pending*, const Pending*>> repeats_;                   // (repeat, original)
@@ -477,37 +478,30 @@ absl::Status SpotMarketService::Batch::Cancel(Pending& p) {
   v1::SpotOrderCancelled event;
   ToProto(p.order, event.mutable_order());
   SetQuantity(p.cancelled_milli, p.order.unit, event.mutable_cancelled());
-  return outbox::Write(tx_,
-                       Event("ptd.trading.v1.SpotOrderCancelled", p.order.order_id, p.tenant, event, p.request_id));
+  events_.push_back(Event("ptd.trading.v1.SpotOrderCancelled", p.order.order_id, p.tenant, event, p.request_id));
+  return absl::OkStatus();
 }
 
 absl::Status SpotMarketService::Batch::Flush() {
-  SpotStore::InsertOrders(tx_, orders_);
-  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
-  if (absl::Status s = SpotStore::ApplyFills(tx_, b_.commodity.commodity_id, fills_, now); !s.ok()) return s;
   std::vector<SpotTradeRow> trades;
   for (const Pending* p : placed_) trades.insert(trades.end(), p->trades.begin(), p->trades.end());
-  SpotStore::InsertTrades(tx_, trades);
+  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+  if (absl::Status s = SpotStore::WriteBatch(tx_, b_.commodity.commodity_id, orders_, fills_, now, trades); !s.ok()) {
+    return s;
+  }
+  traded_ = traded_ || !trades.empty();
   size_t next = 0;
   for (Pending* p : placed_) {
     for (SpotTradeRow& t : p->trades) t.seq = trades[next++].seq;
   }
-  traded_ = traded_ || !trades.empty();
-  // Events in arrival order: each order's acceptance, then its trades.
+  // Events in arrival order: each order's acceptance, then its trades (which now have their seq).
   for (const Pending* p : placed_) {
     v1::SpotOrderAccepted accepted;
     ToProto(p->order, accepted.mutable_order());
-    if (absl::Status s = outbox::Write(
-            tx_, Event("ptd.trading.v1.SpotOrderAccepted", p->order.order_id, p->tenant, accepted, p->request_id));
-        !s.ok()) {
-      return s;
-    }
+    events_.push_back(Event("ptd.trading.v1.SpotOrderAccepted", p->order.order_id, p->tenant, accepted, p->request_id));
     for (const SpotTradeRow& t : p->trades) {
-      if (absl::Status s = outbox::Write(
-              tx_, Event("ptd.trading.v1.TradeExecuted", t.trade_id, "", TradeEvent(t, b_.commodity), p->request_id));
-          !s.ok()) {
-        return s;
-      }
+      events_.push_back(
+          Event("ptd.trading.v1.TradeExecuted", t.trade_id, "", TradeEvent(t, b_.commodity), p->request_id));
     }
   }
   orders_.clear();
@@ -520,6 +514,7 @@ absl::Status SpotMarketService::Batch::Flush() {
 
 absl::Status SpotMarketService::Batch::Finish() {
   if (absl::Status s = Flush(); !s.ok()) return s;
+  SpotStore::WriteEvents(tx_, events_);
   for (auto& [repeat, original] : repeats_) {
     repeat->order = original->order;
     repeat->trades = original->trades;
@@ -636,23 +631,22 @@ absl::Status SpotMarketService::RunBatch(Book& b, const std::vector<Pending*>& b
   absl::Status status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
     for (Pending* p : batch) p->ClearAnswer();
     const auto sequences = static_cast<int64_t>(keys.size());
-    absl::StatusOr<LockedBook> locked = SpotStore::LockBook(tx, id, sequences);
+    absl::StatusOr<LockedBook> locked = SpotStore::LockBook(tx, id, sequences, keys);
     if (absl::IsNotFound(locked.status())) {  // the book's first order ever
       SpotStore::EnsureBook(tx, id, kCurrency, b.commodity.unit);
-      locked = SpotStore::LockBook(tx, id, sequences);
+      locked = SpotStore::LockBook(tx, id, sequences, keys);
     }
     if (!locked.ok()) return locked.status();
     version = locked->version;
     if (!b.valid || b.version != version - 1) {
       if (absl::Status s = b.Rebuild(tx, version - 1); !s.ok()) return s;
     }
-    const std::vector<std::optional<EarlierOrder>> earlier = SpotStore::FindByIdempotencyKeys(tx, keys);
     Batch writes(b, tx);
     int64_t seq = locked->first_seq;
     size_t placement = 0;
     for (Pending* p : batch) {
       absl::Status s =
-          p->kind == Pending::Kind::kPlace ? writes.Place(*p, seq++, earlier[placement++]) : writes.Cancel(*p);
+          p->kind == Pending::Kind::kPlace ? writes.Place(*p, seq++, locked->earlier[placement++]) : writes.Cancel(*p);
       if (!s.ok()) return s;
     }
     if (absl::Status s = writes.Finish(); !s.ok()) return s;

@@ -24,10 +24,10 @@
 //    the first caller that finds no commit of C running takes everything queued (its own request included)
 //    and, holding the process's mutex of C, runs ONE transaction for the whole batch:
 //      1. lock C's row in spot_books (UPDATE ... version = version + 1, reserving one arrival sequence per
-//         order), then look up the batch's idempotency keys,
-//      2. apply the requests in arrival order to the in-memory book exactly as if they came one by one, and
-//         write their orders, the makers' fills, the trades and the outbox events (one statement per kind
-//         of row; a cancel first writes what is pending, since it reads its order from the database),
+//         order) and look up the batch's idempotency keys, in one statement,
+//      2. apply the requests in arrival order to the in-memory book exactly as if they came one by one, then
+//         write their orders, the makers' fills and the trades in one statement and the outbox events in
+//         one more (a cancel first writes what is pending, since it reads its order from the database),
 //      3. commit — only then is any request of the batch answered. An acknowledged order is therefore
 //         committed (synchronous commit), and its events leave through the outbox exactly when it does.
 //    While one batch waits for its commit's fsync the next one queues, so under load one fsync carries

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "libs/core/ids.h"
 
 namespace ptd::trading {
 namespace {
@@ -27,6 +28,25 @@ std::string TextArray(const std::vector<std::string>& values) {
     out.push_back('"');
   }
   return out + "}";
+}
+
+// The statements run for every batch are prepared once per connection (parsed and planned once; libpqxx
+// prepares a registered statement on its first use and keeps it for the connection's life).
+template <typename... Args>
+pqxx::result ExecPrepared(pqxx::work& tx, const char* name, const char* sql, Args&&... args) {
+  tx.conn().prepare(name, sql);  // a no-op after the first time: the same definition
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
+
+std::string HexBytea(const std::string& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out = "\\x";
+  out.reserve(2 + 2 * bytes.size());
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
 }
 
 book::Side SideOf(int code) { return code == 1 ? book::Side::kBuy : book::Side::kSell; }
@@ -111,32 +131,32 @@ void SpotStore::EnsureBook(pqxx::work& tx, const std::string& commodity_id, cons
   tx.exec_params(kSql, commodity_id, currency, unit);
 }
 
-absl::StatusOr<LockedBook> SpotStore::LockBook(pqxx::work& tx, const std::string& commodity_id, int64_t sequences) {
+absl::StatusOr<LockedBook> SpotStore::LockBook(pqxx::work& tx, const std::string& commodity_id, int64_t sequences,
+                                               const std::vector<std::pair<std::string, std::string>>& tenant_keys) {
+  // One row per earlier order found, or one row with NULLs; no row when the book has none.
   static constexpr char kSql[] =
-      "UPDATE spot_books SET version = version + 1, next_seq = next_seq + $2 WHERE commodity_id = $1 "
-      "RETURNING version, next_seq - $2";
-  pqxx::result r = tx.exec_params(kSql, commodity_id, sequences);
-  if (r.empty()) return absl::NotFoundError(absl::StrCat("no spot book for commodity ", commodity_id));
-  return LockedBook{.version = r[0][0].as<int64_t>(), .first_seq = r[0][1].as<int64_t>()};
-}
-
-std::vector<std::optional<EarlierOrder>> SpotStore::FindByIdempotencyKeys(
-    pqxx::work& tx, const std::vector<std::pair<std::string, std::string>>& tenant_keys) {
-  std::vector<std::optional<EarlierOrder>> out(tenant_keys.size());
-  if (tenant_keys.empty()) return out;
-  static constexpr char kSql[] =
-      "SELECT k.n, o.order_id, o.request_hash "
-      "FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k (tenant_id, idempotency_key, n) "
-      "JOIN spot_orders o ON o.tenant_id = k.tenant_id AND o.idempotency_key = k.idempotency_key";
+      "WITH book AS ("
+      "  UPDATE spot_books SET version = version + 1, next_seq = next_seq + $2 WHERE commodity_id = $1 "
+      "  RETURNING version, next_seq - $2 AS first_seq) "
+      "SELECT book.version, book.first_seq, e.n, e.order_id, e.request_hash FROM book LEFT JOIN ("
+      "  SELECT k.n, o.order_id, o.request_hash "
+      "  FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS k (tenant_id, idempotency_key, n) "
+      "  JOIN spot_orders o ON o.tenant_id = k.tenant_id AND o.idempotency_key = k.idempotency_key) e ON true";
   std::vector<std::string> tenants, keys;
   for (const auto& [tenant, key] : tenant_keys) {
     tenants.push_back(tenant);
     keys.push_back(key);
   }
-  for (const auto& row : tx.exec_params(kSql, TextArray(tenants), TextArray(keys))) {
-    out[row[0].as<size_t>() - 1] = EarlierOrder{row[1].as<std::string>(), row[2].as<std::string>()};
+  pqxx::result r =
+      ExecPrepared(tx, "spot_lock_book", kSql, commodity_id, sequences, TextArray(tenants), TextArray(keys));
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("no spot book for commodity ", commodity_id));
+  LockedBook locked{.version = r[0][0].as<int64_t>(), .first_seq = r[0][1].as<int64_t>()};
+  locked.earlier.resize(tenant_keys.size());
+  for (const auto& row : r) {
+    if (row[2].is_null()) continue;
+    locked.earlier[row[2].as<size_t>() - 1] = EarlierOrder{row[3].as<std::string>(), row[4].as<std::string>()};
   }
-  return out;
+  return locked;
 }
 
 std::vector<SpotOrderRow> SpotStore::RestingOrders(pqxx::work& tx, const std::string& commodity_id) {
@@ -149,20 +169,48 @@ std::vector<SpotOrderRow> SpotStore::RestingOrders(pqxx::work& tx, const std::st
 
 // ---- orders ----
 
-void SpotStore::InsertOrders(pqxx::work& tx, const std::vector<NewSpotOrder>& orders) {
-  if (orders.empty()) return;
+absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::string& commodity_id,
+                                   const std::vector<NewSpotOrder>& orders, const std::vector<SpotFill>& fills,
+                                   absl::Time now, std::vector<SpotTradeRow>& trades) {
+  if (orders.empty() && fills.empty() && trades.empty()) return absl::OkStatus();
+  // Three data-modifying parts of one statement. The new orders and the fills touch different rows; the
+  // trades' foreign keys to the new orders are checked at the end of the statement. WITH ORDINALITY keeps
+  // the trades' array order, so the identity (the tape sequence) follows execution order. The answer: one
+  // row (0, makers filled), then (1, seq) per trade.
   static constexpr char kSql[] =
-      "INSERT INTO spot_orders (order_id, tenant_id, commodity_id, seq, side, type, currency, price_minor, unit, "
-      "  quantity_milli, filled_milli, status, cancel_reason, idempotency_key, request_hash, created_by, created_at, "
-      "  updated_at) "
-      "SELECT o.order_id, o.tenant_id, $1, o.seq, o.side, o.type, $2, o.price_minor, $3, o.quantity_milli, "
-      "  o.filled_milli, o.status, o.cancel_reason, o.idempotency_key, o.request_hash, o.created_by, "
-      "  to_timestamp(o.created_us::double precision / 1e6), to_timestamp(o.updated_us::double precision / 1e6) "
-      "FROM unnest($4::text[], $5::text[], $6::bigint[], $7::smallint[], $8::smallint[], $9::bigint[], "
-      "  $10::bigint[], $11::bigint[], $12::smallint[], $13::smallint[], $14::text[], $15::text[], $16::text[], "
-      "  $17::bigint[], $18::bigint[]) "
-      "  AS o (order_id, tenant_id, seq, side, type, price_minor, quantity_milli, filled_milli, status, "
-      "  cancel_reason, idempotency_key, request_hash, created_by, created_us, updated_us)";
+      "WITH new_orders AS ("
+      "  INSERT INTO spot_orders (order_id, tenant_id, commodity_id, seq, side, type, currency, price_minor, unit, "
+      "    quantity_milli, filled_milli, status, cancel_reason, idempotency_key, request_hash, created_by, "
+      "    created_at, updated_at) "
+      "  SELECT o.order_id, o.tenant_id, $1, o.seq, o.side, o.type, $2, o.price_minor, $3, o.quantity_milli, "
+      "    o.filled_milli, o.status, o.cancel_reason, o.idempotency_key, o.request_hash, o.created_by, "
+      "    to_timestamp(o.created_us::double precision / 1e6), to_timestamp(o.updated_us::double precision / 1e6) "
+      "  FROM unnest($4::text[], $5::text[], $6::bigint[], $7::smallint[], $8::smallint[], $9::bigint[], "
+      "    $10::bigint[], $11::bigint[], $12::smallint[], $13::smallint[], $14::text[], $15::text[], $16::text[], "
+      "    $17::bigint[], $18::bigint[]) "
+      "    AS o (order_id, tenant_id, seq, side, type, price_minor, quantity_milli, filled_milli, status, "
+      "    cancel_reason, idempotency_key, request_hash, created_by, created_us, updated_us)), "
+      "filled AS ("
+      "  UPDATE spot_orders o SET filled_milli = o.filled_milli + f.quantity_milli, "
+      "    status = CASE WHEN o.filled_milli + f.quantity_milli = o.quantity_milli THEN 2 ELSE 1 END, "
+      "    updated_at = to_timestamp($19::double precision / 1e6) "
+      "  FROM unnest($20::bigint[], $21::bigint[]) AS f (seq, quantity_milli) "
+      "  WHERE o.commodity_id = $1 AND o.seq = f.seq AND o.status = 1 "
+      "  RETURNING 1), "
+      "new_trades AS ("
+      "  INSERT INTO spot_trades (trade_id, commodity_id, currency, price_minor, unit, quantity_milli, amount_minor, "
+      "    buy_order_id, sell_order_id, buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, "
+      "    executed_at) "
+      "  SELECT t.trade_id, $1, $2, t.price_minor, $3, t.quantity_milli, t.amount_minor, t.buy_order_id, "
+      "    t.sell_order_id, t.buyer_tenant_id, t.seller_tenant_id, t.aggressor_side, t.taker_order_id, "
+      "    to_timestamp(t.executed_us::double precision / 1e6) "
+      "  FROM unnest($22::text[], $23::bigint[], $24::bigint[], $25::bigint[], $26::text[], $27::text[], "
+      "    $28::text[], $29::text[], $30::smallint[], $31::text[], $32::bigint[]) WITH ORDINALITY "
+      "    AS t (trade_id, price_minor, quantity_milli, amount_minor, buy_order_id, sell_order_id, "
+      "    buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, executed_us, n) "
+      "  ORDER BY t.n RETURNING seq) "
+      "SELECT 0, count(*) FROM filled UNION ALL SELECT 1, seq FROM new_trades";
+
   std::vector<std::string> ids, tenants, keys, hashes, creators;
   std::vector<int64_t> seqs, sides, types, prices, quantities, filled, statuses, reasons, created, updated;
   for (const NewSpotOrder& n : orders) {
@@ -183,32 +231,57 @@ void SpotStore::InsertOrders(pqxx::work& tx, const std::vector<NewSpotOrder>& or
     created.push_back(absl::ToUnixMicros(o.create_time));
     updated.push_back(absl::ToUnixMicros(o.update_time));
   }
-  const SpotOrderRow& first = orders.front().row;
-  tx.exec_params(kSql, first.commodity_id, first.currency, first.unit, TextArray(ids), TextArray(tenants),
-                 IntArray(seqs), IntArray(sides), IntArray(types), IntArray(prices), IntArray(quantities),
-                 IntArray(filled), IntArray(statuses), IntArray(reasons), TextArray(keys), TextArray(hashes),
-                 TextArray(creators), IntArray(created), IntArray(updated));
-}
-
-absl::Status SpotStore::ApplyFills(pqxx::work& tx, const std::string& commodity_id, const std::vector<SpotFill>& fills,
-                                   absl::Time now) {
-  if (fills.empty()) return absl::OkStatus();
-  static constexpr char kSql[] =
-      "UPDATE spot_orders o SET filled_milli = o.filled_milli + f.quantity_milli, "
-      "  status = CASE WHEN o.filled_milli + f.quantity_milli = o.quantity_milli THEN 2 ELSE 1 END, "
-      "  updated_at = to_timestamp($4::double precision / 1e6) "
-      "FROM unnest($2::bigint[], $3::bigint[]) AS f (seq, quantity_milli) "
-      "WHERE o.commodity_id = $1 AND o.seq = f.seq AND o.status = 1";
-  std::vector<int64_t> seqs, quantities;
+  std::vector<int64_t> maker_seqs, fill_quantities;
   for (const SpotFill& f : fills) {
-    seqs.push_back(f.maker_seq);
-    quantities.push_back(f.quantity_milli);
+    maker_seqs.push_back(f.maker_seq);
+    fill_quantities.push_back(f.quantity_milli);
   }
-  pqxx::result r = tx.exec_params(kSql, commodity_id, IntArray(seqs), IntArray(quantities), absl::ToUnixMicros(now));
-  if (r.affected_rows() != fills.size()) {
+  std::vector<std::string> trade_ids, buy_orders, sell_orders, buyers, sellers, takers;
+  std::vector<int64_t> trade_prices, trade_quantities, amounts, aggressors, executed;
+  for (const SpotTradeRow& t : trades) {
+    trade_ids.push_back(t.trade_id);
+    trade_prices.push_back(t.price_minor);
+    trade_quantities.push_back(t.quantity_milli);
+    amounts.push_back(t.amount_minor);
+    buy_orders.push_back(t.buy_order_id);
+    sell_orders.push_back(t.sell_order_id);
+    buyers.push_back(t.buyer_tenant_id);
+    sellers.push_back(t.seller_tenant_id);
+    aggressors.push_back(SideCode(t.aggressor_side));
+    takers.push_back(t.taker_order_id);
+    executed.push_back(absl::ToUnixMicros(t.execute_time));
+  }
+  // Currency and unit are the book's: the same for every row.
+  const std::string& currency = !orders.empty()   ? orders.front().row.currency
+                                : !trades.empty() ? trades.front().currency
+                                                  : std::string();
+  const std::string& unit = !orders.empty()   ? orders.front().row.unit
+                            : !trades.empty() ? trades.front().unit
+                                              : std::string();
+  pqxx::result r =
+      ExecPrepared(tx, "spot_write_batch", kSql, commodity_id, currency, unit, TextArray(ids), TextArray(tenants),
+                   IntArray(seqs), IntArray(sides), IntArray(types), IntArray(prices), IntArray(quantities),
+                   IntArray(filled), IntArray(statuses), IntArray(reasons), TextArray(keys), TextArray(hashes),
+                   TextArray(creators), IntArray(created), IntArray(updated), absl::ToUnixMicros(now),
+                   IntArray(maker_seqs), IntArray(fill_quantities), TextArray(trade_ids), IntArray(trade_prices),
+                   IntArray(trade_quantities), IntArray(amounts), TextArray(buy_orders), TextArray(sell_orders),
+                   TextArray(buyers), TextArray(sellers), IntArray(aggressors), TextArray(takers), IntArray(executed));
+  std::vector<int64_t> trade_seqs;
+  size_t makers_filled = 0;
+  for (const auto& row : r) {
+    if (row[0].as<int>() == 0) {
+      makers_filled = row[1].as<size_t>();
+    } else {
+      trade_seqs.push_back(row[1].as<int64_t>());
+    }
+  }
+  if (makers_filled != fills.size()) {
     return absl::InternalError(absl::StrCat("the in-memory book of ", commodity_id, " matched ", fills.size(),
-                                            " resting orders, the database has ", r.affected_rows(), " of them open"));
+                                            " resting orders, the database has ", makers_filled, " of them open"));
   }
+  // RETURNING does not promise the insertion order; the identities do follow it, so sorting restores it.
+  std::sort(trade_seqs.begin(), trade_seqs.end());
+  for (size_t i = 0; i < trades.size() && i < trade_seqs.size(); ++i) trades[i].seq = trade_seqs[i];
   return absl::OkStatus();
 }
 
@@ -244,47 +317,6 @@ std::vector<SpotOrderRow> SpotStore::ListOrders(pqxx::work& tx, const std::strin
 
 // ---- trades ----
 
-void SpotStore::InsertTrades(pqxx::work& tx, std::vector<SpotTradeRow>& trades) {
-  if (trades.empty()) return;
-  // WITH ORDINALITY keeps the array order, so the identity (the tape sequence) follows execution order.
-  static constexpr char kSql[] =
-      "INSERT INTO spot_trades (trade_id, commodity_id, currency, price_minor, unit, quantity_milli, amount_minor, "
-      "  buy_order_id, sell_order_id, buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, executed_at) "
-      "SELECT t.trade_id, $1, $2, t.price_minor, $3, t.quantity_milli, t.amount_minor, t.buy_order_id, "
-      "  t.sell_order_id, t.buyer_tenant_id, t.seller_tenant_id, t.aggressor_side, t.taker_order_id, "
-      "  to_timestamp(t.executed_us::double precision / 1e6) "
-      "FROM unnest($4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[], $10::text[], "
-      "  $11::text[], $12::smallint[], $13::text[], $14::bigint[]) WITH ORDINALITY "
-      "  AS t (trade_id, price_minor, quantity_milli, amount_minor, buy_order_id, sell_order_id, buyer_tenant_id, "
-      "  seller_tenant_id, aggressor_side, taker_order_id, executed_us, n) "
-      "ORDER BY t.n RETURNING seq";
-  std::vector<std::string> ids, buy_orders, sell_orders, buyers, sellers, takers;
-  std::vector<int64_t> prices, quantities, amounts, aggressors, executed;
-  for (const SpotTradeRow& t : trades) {
-    ids.push_back(t.trade_id);
-    prices.push_back(t.price_minor);
-    quantities.push_back(t.quantity_milli);
-    amounts.push_back(t.amount_minor);
-    buy_orders.push_back(t.buy_order_id);
-    sell_orders.push_back(t.sell_order_id);
-    buyers.push_back(t.buyer_tenant_id);
-    sellers.push_back(t.seller_tenant_id);
-    aggressors.push_back(SideCode(t.aggressor_side));
-    takers.push_back(t.taker_order_id);
-    executed.push_back(absl::ToUnixMicros(t.execute_time));
-  }
-  const SpotTradeRow& first = trades.front();
-  pqxx::result r = tx.exec_params(kSql, first.commodity_id, first.currency, first.unit, TextArray(ids),
-                                  IntArray(prices), IntArray(quantities), IntArray(amounts), TextArray(buy_orders),
-                                  TextArray(sell_orders), TextArray(buyers), TextArray(sellers), IntArray(aggressors),
-                                  TextArray(takers), IntArray(executed));
-  // RETURNING does not promise the insertion order; the identities do follow it, so sorting restores it.
-  std::vector<int64_t> seqs;
-  for (const auto& row : r) seqs.push_back(row[0].as<int64_t>());
-  std::sort(seqs.begin(), seqs.end());
-  for (size_t i = 0; i < trades.size() && i < seqs.size(); ++i) trades[i].seq = seqs[i];
-}
-
 std::vector<SpotTradeRow> SpotStore::TradesTakenBy(pqxx::work& tx, const std::string& order_id) {
   static const std::string kSql =
       absl::StrCat("SELECT ", kTradeColumns, " FROM spot_trades WHERE taker_order_id = $1 ORDER BY seq");
@@ -319,6 +351,31 @@ std::vector<SpotTradeRow> SpotStore::TapeAfter(pqxx::work& tx, const std::string
 int64_t SpotStore::LastTradeSeq(pqxx::work& tx, const std::string& commodity_id) {
   static constexpr char kSql[] = "SELECT coalesce(max(seq), 0) FROM spot_trades WHERE commodity_id = $1";
   return tx.exec_params(kSql, commodity_id)[0][0].as<int64_t>();
+}
+
+// ---- events ----
+
+void SpotStore::WriteEvents(pqxx::work& tx, const std::vector<outbox::Event>& events) {
+  if (events.empty()) return;
+  // As libs/outbox's insert, for many rows: the ids (UUIDv7, given in order) are the publishing order.
+  static constexpr char kSql[] =
+      "WITH inserted AS ("
+      "  INSERT INTO outbox (id, stream, type, aggregate_id, tenant_id, payload, request_id) "
+      "  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[]) "
+      "  RETURNING 1) "
+      "SELECT pg_notify('ptd_outbox.' || current_schema(), '') FROM inserted LIMIT 1";
+  std::vector<std::string> ids, streams, types, aggregates, tenants, payloads, request_ids;
+  for (const outbox::Event& e : events) {
+    ids.push_back(e.id.empty() ? NewId() : e.id);
+    streams.push_back(e.stream);
+    types.push_back(e.type);
+    aggregates.push_back(e.aggregate_id);
+    tenants.push_back(e.tenant_id);
+    payloads.push_back(HexBytea(e.payload));
+    request_ids.push_back(e.request_id);
+  }
+  ExecPrepared(tx, "spot_write_events", kSql, TextArray(ids), TextArray(streams), TextArray(types),
+               TextArray(aggregates), TextArray(tenants), TextArray(payloads), TextArray(request_ids));
 }
 
 }  // namespace ptd::trading

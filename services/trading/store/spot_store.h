@@ -5,10 +5,12 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "libs/outbox/outbox.h"
 #include "services/trading/domain/order_book.h"
 
 // SQL for the spot market (migrations/0005_spot.sql). Every method runs inside the caller's transaction;
@@ -68,16 +70,18 @@ struct SpotBookRow {
   int64_t version = 0;
 };
 
-// What locking a book for a write returns.
-struct LockedBook {
-  int64_t version = 0;    // the book's version after this write (the one before it plus one)
-  int64_t first_seq = 0;  // the first of the arrival sequences reserved for this write's orders
-};
-
 // An order placed earlier under an idempotency key, and the hash of that request.
 struct EarlierOrder {
   std::string order_id;
   std::string request_hash;
+};
+
+// What locking a book for a write returns.
+struct LockedBook {
+  int64_t version = 0;    // the book's version after this write (the one before it plus one)
+  int64_t first_seq = 0;  // the first of the arrival sequences reserved for this write's orders
+  // Per (tenant, idempotency key) asked for, in that order: the order placed earlier under it, if any.
+  std::vector<std::optional<EarlierOrder>> earlier;
 };
 
 // A new order row with what is stored beside it.
@@ -122,23 +126,25 @@ class SpotStore {
   // Creates the book row if missing (a no-op when another process did it first).
   static void EnsureBook(pqxx::work& tx, const std::string& commodity_id, const std::string& currency,
                          const std::string& unit);
-  // Locks the book row until the transaction ends, bumps its version once and reserves `sequences` arrival
-  // sequences (one per order the write may place; unused ones leave gaps). NOT_FOUND when the book has no row.
-  static absl::StatusOr<LockedBook> LockBook(pqxx::work& tx, const std::string& commodity_id, int64_t sequences);
-  // For each (tenant, idempotency key), the order placed earlier under it, if any; in the order asked.
-  // Run after LockBook, so that it sees every order committed before the lock was granted.
-  static std::vector<std::optional<EarlierOrder>> FindByIdempotencyKeys(
-      pqxx::work& tx, const std::vector<std::pair<std::string, std::string>>& tenant_keys);
+  // Locks the book row until the transaction ends, bumps its version once, reserves `sequences` arrival
+  // sequences (one per order the write may place; unused ones leave gaps) and looks up the orders placed
+  // earlier under `tenant_keys` — one round trip. NOT_FOUND when the book has no row.
+  // The lookup reads the snapshot taken when the statement began: when it had to wait for the lock, an
+  // order another process committed meanwhile under one of the keys is missed, and inserting the new one
+  // then fails on the unique (tenant_id, idempotency_key) key — the transaction fails, nothing is doubled.
+  static absl::StatusOr<LockedBook> LockBook(pqxx::work& tx, const std::string& commodity_id, int64_t sequences,
+                                             const std::vector<std::pair<std::string, std::string>>& tenant_keys);
   // The book's open orders in arrival order: replaying them as limit orders rebuilds the book.
   static std::vector<SpotOrderRow> RestingOrders(pqxx::work& tx, const std::string& commodity_id);
 
   // ---- orders ----
-  // Inserts the rows in one statement.
-  static void InsertOrders(pqxx::work& tx, const std::vector<NewSpotOrder>& orders);
-  // Adds each fill to its maker order (FILLED when complete); at most one fill per maker. INTERNAL when a
-  // maker is not an open order of the book (the in-memory book disagreed with the database).
-  static absl::Status ApplyFills(pqxx::work& tx, const std::string& commodity_id, const std::vector<SpotFill>& fills,
-                                 absl::Time now);
+  // Writes a batch in one round trip: inserts `orders`, adds each of `fills` to its maker order (at most one
+  // fill per maker; FILLED when complete), inserts `trades` in order and sets their seq (the tape follows
+  // the vector's order). INTERNAL when a maker is not an open order of the book (the in-memory book
+  // disagreed with the database).
+  static absl::Status WriteBatch(pqxx::work& tx, const std::string& commodity_id,
+                                 const std::vector<NewSpotOrder>& orders, const std::vector<SpotFill>& fills,
+                                 absl::Time now, std::vector<SpotTradeRow>& trades);
   // NOT_FOUND when absent or another tenant's.
   static absl::StatusOr<SpotOrderRow> GetOrder(pqxx::work& tx, const std::string& tenant_id,
                                                const std::string& order_id);
@@ -148,8 +154,6 @@ class SpotStore {
                                               const SpotOrderFilter& filter, const SpotPage& page);
 
   // ---- trades ----
-  // Inserts in order, in one statement, and sets each trade's seq (the tape follows the vector's order).
-  static void InsertTrades(pqxx::work& tx, std::vector<SpotTradeRow>& trades);
   static std::vector<SpotTradeRow> TradesTakenBy(pqxx::work& tx, const std::string& order_id);
   // The tenant's trades as buyer or seller, newest first, one more than the page size.
   static std::vector<SpotTradeRow> ListTrades(pqxx::work& tx, const std::string& tenant_id,
@@ -158,6 +162,11 @@ class SpotStore {
   static std::vector<SpotTradeRow> TapeAfter(pqxx::work& tx, const std::string& commodity_id, int64_t after_seq,
                                              int limit);
   static int64_t LastTradeSeq(pqxx::work& tx, const std::string& commodity_id);
+
+  // ---- events ----
+  // Inserts the events into the service's outbox in one statement, in order, and wakes the relay on commit:
+  // what outbox::Write does for one event (same table, same notification), for many in one round trip.
+  static void WriteEvents(pqxx::work& tx, const std::vector<outbox::Event>& events);
 };
 
 }  // namespace ptd::trading
