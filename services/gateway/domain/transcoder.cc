@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "libs/core/status.h"
+#include "services/gateway/domain/json_printer.h"
 
 namespace ptd::gateway {
 namespace {
@@ -253,6 +254,9 @@ absl::StatusOr<std::string> RenderResponse(const Route& route, const Message& re
     target = &response.GetReflection()->GetMessage(response, route.response_field[0]);
   }
   std::string out;
+  // The direct printer gives the library's bytes at a fraction of its cost; what it declines, the library prints.
+  if (options.emit_defaults && PrintJsonWithDefaults(*target, &out)) return out;
+  out.clear();
   google::protobuf::util::Status printed = google::protobuf::util::MessageToJsonString(*target, &out, print);
   if (!printed.ok()) return absl::InternalError(ParseErrorMessage("cannot print the response as JSON", printed));
   return out;
