@@ -4,18 +4,24 @@
 //
 // It needs a running gateway and trading (tools/bench/gateway_bench.sh starts everything); it registers a
 // tenant through the gateway, logs in and creates the listing it then reads.
+#include <dirent.h>
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -62,8 +68,131 @@ http::request<http::string_body> MakeRequest(http::verb verb, const std::string&
   return r;
 }
 
+// CPU time and context switches of the processes under test, read from /proc: on a shared machine the
+// throughput of each path is set by the CPU every process spends per request, which this shows directly.
+struct Usage {
+  double cpu_seconds = 0;
+  long switches = 0;  // voluntary + involuntary, all threads
+};
+
+long ReadSwitches(const std::string& status_path) {
+  std::ifstream in(status_path);
+  std::string line;
+  long total = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0 || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) {
+      total += std::stol(line.substr(line.find(':') + 1));
+    }
+  }
+  return total;
+}
+
+// utime + stime of a process (all its threads) and its parent's pid; false when it is gone.
+bool ReadStat(const std::string& pid, double* cpu_seconds, std::string* ppid) {
+  std::ifstream in("/proc/" + pid + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = text.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream fields(text.substr(close + 2));
+  std::vector<std::string> f;
+  for (std::string x; fields >> x && f.size() < 13;) f.push_back(x);
+  if (f.size() < 13) return false;
+  static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  *ppid = f[1];
+  *cpu_seconds = (std::stod(f[11]) + std::stod(f[12])) / ticks;
+  return true;
+}
+
+Usage ReadUsage(const std::string& pid) {
+  Usage u;
+  std::string ppid;
+  if (!ReadStat(pid, &u.cpu_seconds, &ppid)) return u;
+  if (DIR* tasks = opendir(("/proc/" + pid + "/task").c_str())) {
+    while (dirent* e = readdir(tasks)) {
+      if (e->d_name[0] != '.') u.switches += ReadSwitches("/proc/" + pid + "/task/" + e->d_name + "/status");
+    }
+    closedir(tasks);
+  }
+  return u;
+}
+
+// Named processes to account for ("gateway=123,trading=456,postgres=789+"; a trailing '+' adds the
+// process's children, as PostgreSQL's backends).
+class Accounting {
+ public:
+  explicit Accounting(const std::string& spec) {
+    std::stringstream in(spec);
+    for (std::string item; std::getline(in, item, ',');) {
+      size_t eq = item.find('=');
+      if (eq == std::string::npos) continue;
+      std::string pid = item.substr(eq + 1);
+      bool children = !pid.empty() && pid.back() == '+';
+      if (children) pid.pop_back();
+      processes_.push_back({item.substr(0, eq), pid, children});
+    }
+    processes_.push_back({"client", std::to_string(getpid()), false});
+  }
+  bool empty() const { return processes_.size() == 1; }
+
+  std::map<std::string, Usage> Snapshot() const {
+    std::map<std::string, Usage> out;
+    std::map<std::string, std::vector<std::string>> children;
+    bool any_children = std::any_of(processes_.begin(), processes_.end(), [](auto& p) { return p.children; });
+    if (any_children) {
+      if (DIR* proc = opendir("/proc")) {
+        while (dirent* e = readdir(proc)) {
+          if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+          double ignored;
+          std::string ppid;
+          if (ReadStat(e->d_name, &ignored, &ppid)) children[ppid].push_back(e->d_name);
+        }
+        closedir(proc);
+      }
+    }
+    for (const auto& p : processes_) {
+      Usage total = ReadUsage(p.pid);
+      if (p.children) {
+        for (const std::string& child : children[p.pid]) {
+          Usage u = ReadUsage(child);
+          total.cpu_seconds += u.cpu_seconds;
+          total.switches += u.switches;
+        }
+      }
+      out[p.name] = total;
+    }
+    return out;
+  }
+
+  // "gateway 310 us 8.1 cs, trading ..." per request between two snapshots.
+  std::string PerRequest(const std::map<std::string, Usage>& before, const std::map<std::string, Usage>& after,
+                         size_t requests) const {
+    std::string out;
+    for (const auto& p : processes_) {
+      const Usage& a = before.at(p.name);
+      const Usage& b = after.at(p.name);
+      char line[128];
+      std::snprintf(line, sizeof(line), "%s%s %.0f us %.1f cs", out.empty() ? "" : ", ", p.name.c_str(),
+                    1e6 * (b.cpu_seconds - a.cpu_seconds) / std::max<size_t>(1, requests),
+                    static_cast<double>(b.switches - a.switches) / std::max<size_t>(1, requests));
+      out += line;
+    }
+    return out;
+  }
+
+ private:
+  struct Process {
+    std::string name;
+    std::string pid;
+    bool children;
+  };
+  std::vector<Process> processes_;
+};
+
+const Accounting* accounting = nullptr;
+
 struct Result {
   std::string name;
+  std::string per_request;  // CPU and context switches per request, by process
   double seconds = 0;
   size_t ok = 0;
   size_t errors = 0;
@@ -113,11 +242,14 @@ Result Drive(const std::string& name, int workers, std::chrono::milliseconds dur
     });
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // connections up
+  std::map<std::string, Usage> before;
+  if (accounting != nullptr) before = accounting->Snapshot();
   start = Clock::now();
   end = start + duration;
   go.store(true);
   for (auto& t : threads) t.join();
   Result r;
+  if (accounting != nullptr) r.per_request = accounting->PerRequest(before, accounting->Snapshot(), ok.load());
   r.name = name;
   r.seconds = std::chrono::duration<double>(duration).count();
   r.ok = ok.load();
@@ -130,6 +262,7 @@ Result Drive(const std::string& name, int workers, std::chrono::milliseconds dur
 void Print(const Result& r) {
   std::printf("%-34s %10.0f req/s  p50 %8.0f us  p90 %8.0f us  p99 %8.0f us  (%zu ok, %zu errors)\n", r.name.c_str(),
               r.Rate(), r.Percentile(0.50), r.Percentile(0.90), r.Percentile(0.99), r.ok, r.errors);
+  if (!r.per_request.empty()) std::printf("    per request: CPU and context switches: %s\n", r.per_request.c_str());
 }
 
 }  // namespace
@@ -141,8 +274,13 @@ int main(int argc, char** argv) {
                       {"internal-token", "", "the internal token, for the direct calls"},
                       {"concurrency", "16", "workers (each with its own HTTP connection; gRPC shares one channel)"},
                       {"duration", "10s", "length of each measured run"},
-                      {"warmup", "2s", "unmeasured run before the first measurement"}});
+                      {"warmup", "2s", "unmeasured run before the first measurement"},
+                      {"processes", "",
+                       "name=pid,... of the servers, to report their CPU time and context switches per request "
+                       "(pid+ adds the process's children, e.g. PostgreSQL's backends)"}});
   config.ParseOrExit(argc, argv);
+  Accounting process_accounting(config.Get("processes"));
+  if (!process_accounting.empty()) accounting = &process_accounting;
   const std::string gateway = config.Get("gateway");
   const std::string gw_host = gateway.substr(0, gateway.rfind(':'));
   const int gw_port = std::stoi(gateway.substr(gateway.rfind(':') + 1));
