@@ -2,7 +2,9 @@
 
 #include <openssl/sha.h>
 
-#include <deque>
+#include <algorithm>
+#include <map>
+#include <semaphore>
 #include <set>
 #include <vector>
 
@@ -23,7 +25,7 @@
 namespace ptd::trading {
 
 // The in-memory state of one commodity's book. Everything but the catalogue facts is guarded by `mu`, which
-// is held across match and persist (see the header); the queue is guarded by `queue_mu`.
+// is held across match and persist (see the header).
 struct SpotMarketService::Book {
   struct Resting {
     std::string order_id;
@@ -38,12 +40,6 @@ struct SpotMarketService::Book {
   };
 
   SpotCommodity commodity;
-
-  // Requests waiting for the next commit, and whether a thread is committing one now (see Submit).
-  std::mutex queue_mu;
-  std::condition_variable queue_changed;
-  std::deque<Pending*> queue;
-  bool committing = false;
 
   std::mutex mu;
   bool valid = false;   // false: unknown or dirty, rebuild before use
@@ -278,6 +274,7 @@ const char* StatusName(SpotStatus s) {
 struct SpotMarketService::Pending {
   enum class Kind { kPlace, kCancel };
   Kind kind = Kind::kPlace;
+  Book* book = nullptr;
   std::string tenant;
   std::string subject;
   std::string request_id;
@@ -291,13 +288,13 @@ struct SpotMarketService::Pending {
   // kCancel
   std::string order_id;
 
-  // The answer, written by the thread that commits the batch; read by the caller once `done`.
+  // The answer, written by the committer thread; read by the caller once `answered`.
   absl::Status status;
   SpotOrderRow order;                // as placed (right after its own match), or as cancelled
   std::vector<SpotTradeRow> trades;  // the placed order's trades as taker
   bool repeated = false;             // the idempotency key was used before: `order` is that order
   int64_t cancelled_milli = 0;
-  bool done = false;  // guarded by the book's queue_mu
+  std::binary_semaphore answered{0};  // released by the committer once the answer is set
 
   void ClearAnswer() {
     status = absl::OkStatus();
@@ -308,42 +305,46 @@ struct SpotMarketService::Pending {
   }
 };
 
-// The requests of one batch transaction, applied in arrival order to the in-memory book, with the rows they
-// write held back so that they go to PostgreSQL in one statement (Flush), and the outbox events in one more
-// (Finish). A cancel flushes first, because it reads its order from the database. A request refused by a rule
-// (self-trade, a reused idempotency key, a cancel of an order that is not open) gets its own status and changes
-// nothing; a database error fails the whole transaction (the caller then runs the requests one by one).
+// The requests of one batch transaction, applied to the in-memory books (each book's in arrival order),
+// with the rows they write held back so that they go to PostgreSQL in one statement (Flush), whatever books
+// they belong to, and the outbox events in one more (Finish). A cancel flushes first, because it reads its
+// order from the database. A request refused by a rule (self-trade, a reused idempotency key, a cancel of an
+// order that is not open) gets its own status and changes nothing; a database error fails the whole
+// transaction (the caller then runs the requests one by one).
 class SpotMarketService::Batch {
  public:
-  Batch(Book& b, pqxx::work& tx) : b_(b), tx_(tx) {}
+  explicit Batch(pqxx::work& tx) : tx_(tx) {}
 
-  // `seq` is the arrival sequence reserved for the order; `earlier` the order committed before under the
-  // same idempotency key, if any.
-  absl::Status Place(Pending& p, int64_t seq, const std::optional<EarlierOrder>& earlier);
-  absl::Status Cancel(Pending& p);
-  // Flushes, and answers the repeats of an order placed in this batch.
+  // `seq` is the arrival sequence reserved for the order in `b`; `earlier` the order committed before under
+  // the same idempotency key, if any.
+  absl::Status Place(Book& b, Pending& p, int64_t seq, const std::optional<EarlierOrder>& earlier);
+  absl::Status Cancel(Book& b, Pending& p);
+  // Writes what is pending and the events, and answers the repeats of an order placed in this batch.
   absl::Status Finish();
-  bool traded() const { return traded_; }
+  // The commodities of the books that traded.
+  const std::vector<std::string>& traded() const { return traded_; }
 
  private:
+  using BookSeq = std::pair<const Book*, int64_t>;  // an order's place: arrival sequences are per book
   absl::Status Flush();
 
-  Book& b_;
   pqxx::work& tx_;
   // Not yet written:
-  std::vector<NewSpotOrder> orders_;                  // as they must be stored (fills by later orders included)
-  absl::flat_hash_map<int64_t, size_t> order_index_;  // seq -> orders_ index, for fills of these orders
-  std::vector<SpotFill> fills_;                       // of makers already in the database, one per maker
-  absl::flat_hash_map<int64_t, size_t> fill_index_;   // maker seq -> fills_ index
-  std::vector<Pending*> placed_;                      // whose order, trades and events are to be written
-  std::vector<outbox::Event> events_;                 // all of the transaction's, written by Finish
+  std::vector<NewSpotOrder> orders_;                      // as they must be stored (fills by later orders included)
+  absl::flat_hash_map<BookSeq, size_t> order_index_;      // -> orders_ index, for fills of these orders
+  std::vector<SpotFill> fills_;                           // of makers already in the database, one per maker
+  absl::flat_hash_map<BookSeq, size_t> fill_index_;       // maker -> fills_ index
+  std::vector<std::pair<const Book*, Pending*>> placed_;  // whose order, trades and events are to be written
   // For the whole transaction:
-  absl::flat_hash_map<std::pair<std::string, std::string>, Pending*> by_key_;  // (tenant, key) placed here
-  std::vector<std::pair<Pending*, const Pending*>> repeats_;                   // (repeat, original)
-  bool traded_ = false;
+  std::vector<outbox::Event> events_;  // in order
+  // The orders placed by (tenant, idempotency key), over all books: a key is the tenant's, whatever the book.
+  absl::flat_hash_map<std::pair<std::string, std::string>, Pending*> by_key_;
+  std::vector<std::pair<Pending*, const Pending*>> repeats_;  // (repeat, original)
+  std::vector<std::string> traded_;
 };
 
-absl::Status SpotMarketService::Batch::Place(Pending& p, int64_t seq, const std::optional<EarlierOrder>& earlier) {
+absl::Status SpotMarketService::Batch::Place(Book& b, Pending& p, int64_t seq,
+                                             const std::optional<EarlierOrder>& earlier) {
   if (earlier) {
     if (earlier->request_hash != p.request_hash) {
       p.status = absl::AlreadyExistsError("idempotency_key was already used for a different request");
@@ -364,7 +365,7 @@ absl::Status SpotMarketService::Batch::Place(Pending& p, int64_t seq, const std:
     }
     return absl::OkStatus();
   }
-  if (b_.CrossesOwn(p.tenant, p.side, p.type, p.price_minor)) {
+  if (b.CrossesOwn(p.tenant, p.side, p.type, p.price_minor)) {
     p.status = absl::FailedPreconditionError(
         "the order would trade with an order of your own resting on the other side (self-trade): cancel that "
         "order first or change the price");
@@ -375,29 +376,29 @@ absl::Status SpotMarketService::Batch::Place(Pending& p, int64_t seq, const std:
   SpotOrderRow& o = p.order;
   o = {.order_id = NewId(),
        .tenant_id = p.tenant,
-       .commodity_id = b_.commodity.commodity_id,
+       .commodity_id = b.commodity.commodity_id,
        .seq = seq,
        .side = p.side,
        .type = p.type,
        .currency = kCurrency,
        .price_minor = p.price_minor,
-       .unit = b_.commodity.unit,
+       .unit = b.commodity.unit,
        .quantity_milli = p.quantity_milli,
        .create_time = now,
        .update_time = now};
 
-  b_.valid = false;  // the memory runs ahead of the database until the commit
+  b.valid = false;  // the memory runs ahead of the database until the commit
   std::vector<book::Fill> fills;
-  book::AddResult result = b_.book->Add({.order_id = static_cast<uint64_t>(seq),
-                                         .side = o.side,
-                                         .type = o.type,
-                                         .price_minor = o.price_minor,
-                                         .quantity_milli = o.quantity_milli},
-                                        fills);
+  book::AddResult result = b.book->Add({.order_id = static_cast<uint64_t>(seq),
+                                        .side = o.side,
+                                        .type = o.type,
+                                        .price_minor = o.price_minor,
+                                        .quantity_milli = o.quantity_milli},
+                                       fills);
   o.filled_milli = result.filled_milli;
   if (result.resting_milli > 0) {
     o.status = SpotStatus::kOpen;
-    b_.AddResting(seq, {o.order_id, p.tenant, o.side, o.price_minor});
+    b.AddResting(seq, {o.order_id, p.tenant, o.side, o.price_minor});
   } else if (result.cancelled_milli > 0) {
     o.status = SpotStatus::kCancelled;
     o.cancel_reason = SpotCancelReason::kNoLiquidity;
@@ -406,8 +407,8 @@ absl::Status SpotMarketService::Batch::Place(Pending& p, int64_t seq, const std:
   }
 
   for (const book::Fill& f : fills) {
-    auto maker = b_.resting.find(f.maker_order_id);
-    if (maker == b_.resting.end()) {
+    auto maker = b.resting.find(f.maker_order_id);
+    if (maker == b.resting.end()) {
       return absl::InternalError(absl::StrCat("no owner for resting order ", f.maker_order_id));
     }
     absl::StatusOr<Money> amount = PriceOf({kCurrency, f.price_minor}, f.quantity_milli);
@@ -427,7 +428,7 @@ absl::Status SpotMarketService::Batch::Place(Pending& p, int64_t seq, const std:
                         .aggressor_side = o.side,
                         .taker_order_id = o.order_id,
                         .execute_time = now});
-    const auto maker_seq = static_cast<int64_t>(f.maker_order_id);
+    const BookSeq maker_seq{&b, static_cast<int64_t>(f.maker_order_id)};
     if (auto in_batch = order_index_.find(maker_seq); in_batch != order_index_.end()) {
       // The maker rested earlier in this batch: its row is still to be inserted, so the fill goes into it.
       SpotOrderRow& m = orders_[in_batch->second].row;
@@ -438,20 +439,20 @@ absl::Status SpotMarketService::Batch::Place(Pending& p, int64_t seq, const std:
       fills_[known->second].quantity_milli += f.quantity_milli;
     } else {
       fill_index_.emplace(maker_seq, fills_.size());
-      fills_.push_back({maker_seq, f.quantity_milli});
+      fills_.push_back({b.commodity.commodity_id, maker_seq.second, f.quantity_milli});
     }
-    if (f.maker_done) b_.RemoveResting(f.maker_order_id);
+    if (f.maker_done) b.RemoveResting(f.maker_order_id);
   }
 
-  order_index_.emplace(seq, orders_.size());
+  order_index_.emplace(BookSeq{&b, seq}, orders_.size());
   orders_.push_back(
       {.row = o, .idempotency_key = p.idempotency_key, .request_hash = p.request_hash, .created_by = p.subject});
-  placed_.push_back(&p);
+  placed_.emplace_back(&b, &p);
   by_key_.emplace(std::make_pair(p.tenant, p.idempotency_key), &p);
   return absl::OkStatus();
 }
 
-absl::Status SpotMarketService::Batch::Cancel(Pending& p) {
+absl::Status SpotMarketService::Batch::Cancel(Book& b, Pending& p) {
   if (absl::Status s = Flush(); !s.ok()) return s;
   // Read under the lock, after this batch's writes: the order may have been filled since.
   absl::StatusOr<SpotOrderRow> order = SpotStore::GetOrder(tx_, p.tenant, p.order_id);
@@ -464,10 +465,10 @@ absl::Status SpotMarketService::Batch::Cancel(Pending& p) {
                                                           order->order_id, " is ", StatusName(order->status)));
     return absl::OkStatus();
   }
-  b_.valid = false;
-  std::optional<int64_t> rest = b_.book->Cancel(static_cast<uint64_t>(order->seq));
+  b.valid = false;
+  std::optional<int64_t> rest = b.book->Cancel(static_cast<uint64_t>(order->seq));
   if (!rest) return absl::InternalError(absl::StrCat("open order ", order->order_id, " is not in the book"));
-  b_.RemoveResting(static_cast<uint64_t>(order->seq));
+  b.RemoveResting(static_cast<uint64_t>(order->seq));
   const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
   SpotStore::CancelOrder(tx_, order->order_id, SpotCancelReason::kByOwner, now);
   order->status = SpotStatus::kCancelled;
@@ -484,25 +485,24 @@ absl::Status SpotMarketService::Batch::Cancel(Pending& p) {
 
 absl::Status SpotMarketService::Batch::Flush() {
   std::vector<SpotTradeRow> trades;
-  for (const Pending* p : placed_) trades.insert(trades.end(), p->trades.begin(), p->trades.end());
+  for (const auto& [b, p] : placed_) trades.insert(trades.end(), p->trades.begin(), p->trades.end());
   const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
-  if (absl::Status s = SpotStore::WriteBatch(tx_, b_.commodity.commodity_id, orders_, fills_, now, trades); !s.ok()) {
-    return s;
-  }
-  traded_ = traded_ || !trades.empty();
+  if (absl::Status s = SpotStore::WriteBatch(tx_, orders_, fills_, now, trades); !s.ok()) return s;
   size_t next = 0;
-  for (Pending* p : placed_) {
+  for (auto& [b, p] : placed_) {
     for (SpotTradeRow& t : p->trades) t.seq = trades[next++].seq;
   }
   // Events in arrival order: each order's acceptance, then its trades (which now have their seq).
-  for (const Pending* p : placed_) {
+  for (const auto& [b, p] : placed_) {
     v1::SpotOrderAccepted accepted;
     ToProto(p->order, accepted.mutable_order());
     events_.push_back(Event("ptd.trading.v1.SpotOrderAccepted", p->order.order_id, p->tenant, accepted, p->request_id));
     for (const SpotTradeRow& t : p->trades) {
       events_.push_back(
-          Event("ptd.trading.v1.TradeExecuted", t.trade_id, "", TradeEvent(t, b_.commodity), p->request_id));
+          Event("ptd.trading.v1.TradeExecuted", t.trade_id, "", TradeEvent(t, b->commodity), p->request_id));
     }
+    const std::string& id = b->commodity.commodity_id;
+    if (!p->trades.empty() && std::find(traded_.begin(), traded_.end(), id) == traded_.end()) traded_.push_back(id);
   }
   orders_.clear();
   order_index_.clear();
@@ -549,8 +549,17 @@ void TradeSignal::WaitChange(const std::string& commodity_id, uint64_t seen, abs
 
 // ---- SpotMarketService ----
 
-SpotMarketService::SpotMarketService(pg::Pool& pool, SpotOptions options) : pool_(pool), options_(options) {}
-SpotMarketService::~SpotMarketService() = default;
+SpotMarketService::SpotMarketService(pg::Pool& pool, SpotOptions options)
+    : pool_(pool), options_(options), committer_([this] { CommitLoop(); }) {}
+
+SpotMarketService::~SpotMarketService() {
+  {
+    std::lock_guard lock(queue_mu_);
+    stopping_ = true;
+  }
+  queued_.notify_one();
+  committer_.join();
+}
 
 absl::StatusOr<SpotMarketService::Book*> SpotMarketService::BookFor(const std::string& commodity_id) {
   {
@@ -576,89 +585,121 @@ absl::StatusOr<SpotMarketService::Book*> SpotMarketService::BookFor(const std::s
   return slot.get();
 }
 
-// Group commit: the first caller to find no commit running takes the queue (its own request included),
-// commits it, answers every request in it, and hands over to the next waiting caller. While one batch waits
-// for its fsync, the next one queues: under load each transaction carries many orders.
-void SpotMarketService::Submit(Book& b, Pending& p) {
-  std::unique_lock lock(b.queue_mu);
-  b.queue.push_back(&p);
-  while (!p.done) {
-    if (b.committing) {
-      b.queue_changed.wait(lock);
-      continue;
-    }
-    b.committing = true;
+// Group commit: callers queue their requests; the committer thread takes everything queued, commits it
+// and answers every request in it, then takes what queued meanwhile. While one batch waits for its commit,
+// the next one queues: under load each transaction carries many orders.
+void SpotMarketService::Submit(Pending& p) {
+  {
+    std::lock_guard lock(queue_mu_);
+    queue_.push_back(&p);
+  }
+  queued_.notify_one();
+  p.answered.acquire();
+}
+
+void SpotMarketService::CommitLoop() {
+  std::unique_lock lock(queue_mu_);
+  while (true) {
+    queued_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and nothing is left to answer
     std::vector<Pending*> batch;
-    while (!b.queue.empty() && batch.size() < kMaxBatch) {
-      batch.push_back(b.queue.front());
-      b.queue.pop_front();
+    while (!queue_.empty() && batch.size() < kMaxBatch) {
+      batch.push_back(queue_.front());
+      queue_.pop_front();
     }
     lock.unlock();
-    CommitBatch(b, batch);
+    CommitBatch(batch);
+    for (Pending* p : batch) p->answered.release();
     lock.lock();
-    for (Pending* q : batch) q->done = true;
-    b.committing = false;
-    b.queue_changed.notify_all();
   }
 }
 
-void SpotMarketService::CommitBatch(Book& b, const std::vector<Pending*>& batch) {
-  std::lock_guard lock(b.mu);
-  absl::Status status = RunBatch(b, batch);
+void SpotMarketService::CommitBatch(const std::vector<Pending*>& batch) {
+  absl::Status status = RunBatch(batch);
   if (status.ok()) return;
   // The transaction rolled back as a whole, so nothing of it happened: each request alone gets its own
   // answer (one bad request must not fail the others). Not after a commit of unknown outcome: the batch may
   // have committed, and a cancel run again would then be refused.
   if (batch.size() > 1 && !absl::IsUnknown(status)) {
     log::Warn("spot batch failed, committing its requests one by one",
-              {{"commodity_id", b.commodity.commodity_id}, {"requests", batch.size()}, {"status", status.ToString()}});
+              {{"requests", batch.size()}, {"status", status.ToString()}});
     for (Pending* p : batch) {
-      if (absl::Status alone = RunBatch(b, {p}); !alone.ok()) p->status = alone;
+      if (absl::Status alone = RunBatch({p}); !alone.ok()) p->status = alone;
     }
     return;
   }
   for (Pending* p : batch) p->status = status;
 }
 
-absl::Status SpotMarketService::RunBatch(Book& b, const std::vector<Pending*>& batch) {
-  const std::string& id = b.commodity.commodity_id;
-  std::vector<std::pair<std::string, std::string>> keys;  // (tenant, idempotency key) of each placement
-  for (const Pending* p : batch) {
-    if (p->kind == Pending::Kind::kPlace) keys.emplace_back(p->tenant, p->idempotency_key);
+absl::Status SpotMarketService::RunBatch(const std::vector<Pending*>& batch) {
+  // The books in commodity id order (the order their rows are locked in), each with its requests in
+  // arrival order; the books' mutexes are taken in the same order.
+  std::map<std::string, std::pair<Book*, std::vector<Pending*>>> books;
+  for (Pending* p : batch) {
+    auto& [book, requests] = books[p->book->commodity.commodity_id];
+    book = p->book;
+    requests.push_back(p);
   }
-  int64_t version = 0;
-  bool traded = false;
+  std::vector<std::unique_lock<std::mutex>> held;
+  std::vector<BookToLock> to_lock;
+  std::vector<std::pair<std::string, std::string>> keys;  // (tenant, idempotency key) of each placement
+  for (auto& [id, entry] : books) {
+    held.emplace_back(entry.first->mu);
+    BookToLock& lock = to_lock.emplace_back(BookToLock{.commodity_id = id});
+    for (const Pending* p : entry.second) {
+      if (p->kind != Pending::Kind::kPlace) continue;
+      ++lock.sequences;
+      keys.emplace_back(p->tenant, p->idempotency_key);
+    }
+  }
+
+  absl::flat_hash_map<std::string, int64_t> versions;
+  std::vector<std::string> traded;
   absl::Status status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
     for (Pending* p : batch) p->ClearAnswer();
-    const auto sequences = static_cast<int64_t>(keys.size());
-    absl::StatusOr<LockedBook> locked = SpotStore::LockBook(tx, id, sequences, keys);
-    if (absl::IsNotFound(locked.status())) {  // the book's first order ever
-      SpotStore::EnsureBook(tx, id, kCurrency, b.commodity.unit);
-      locked = SpotStore::LockBook(tx, id, sequences, keys);
+    versions.clear();
+    traded.clear();
+    LockedBooks locked = SpotStore::LockBooks(tx, to_lock, keys);
+    std::vector<BookToLock> missing;  // books that never had an order: created, then locked
+    for (const BookToLock& b : to_lock) {
+      if (locked.books.contains(b.commodity_id)) continue;
+      SpotStore::EnsureBook(tx, b.commodity_id, kCurrency, books[b.commodity_id].first->commodity.unit);
+      missing.push_back(b);
     }
-    if (!locked.ok()) return locked.status();
-    version = locked->version;
-    if (!b.valid || b.version != version - 1) {
-      if (absl::Status s = b.Rebuild(tx, version - 1); !s.ok()) return s;
+    if (!missing.empty()) {
+      for (auto& [id, book] : SpotStore::LockBooks(tx, missing, {}).books) locked.books[id] = book;
     }
-    Batch writes(b, tx);
-    int64_t seq = locked->first_seq;
-    size_t placement = 0;
-    for (Pending* p : batch) {
-      absl::Status s =
-          p->kind == Pending::Kind::kPlace ? writes.Place(*p, seq++, locked->earlier[placement++]) : writes.Cancel(*p);
-      if (!s.ok()) return s;
+
+    Batch writes(tx);
+    size_t placement = 0;  // index into keys and locked.earlier
+    for (auto& [id, entry] : books) {
+      auto it = locked.books.find(id);
+      if (it == locked.books.end()) return absl::InternalError(absl::StrCat("spot book ", id, " could not be locked"));
+      Book& b = *entry.first;
+      const int64_t version = it->second.version;
+      versions[id] = version;
+      if (!b.valid || b.version != version - 1) {
+        if (absl::Status s = b.Rebuild(tx, version - 1); !s.ok()) return s;
+      }
+      int64_t seq = it->second.first_seq;
+      for (Pending* p : entry.second) {
+        absl::Status s = p->kind == Pending::Kind::kPlace ? writes.Place(b, *p, seq++, locked.earlier[placement++])
+                                                          : writes.Cancel(b, *p);
+        if (!s.ok()) return s;
+      }
     }
     if (absl::Status s = writes.Finish(); !s.ok()) return s;
     traded = writes.traded();
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
-  // On failure `b.valid` is false if the memory changed (rebuilt on next use), and otherwise still matches
-  // the database, which the rollback left at the version the memory has.
-  b.version = version;
-  b.valid = true;
-  if (traded) trade_signal_.Notify(id);
+  // On failure a book's `valid` is false if its memory changed (rebuilt on next use), and otherwise it still
+  // matches the database, which the rollback left at the version the memory has.
+  for (auto& [id, entry] : books) {
+    entry.first->version = versions[id];
+    entry.first->valid = true;
+  }
+  for (const std::string& id : traded) trade_signal_.Notify(id);
   return absl::OkStatus();
 }
 
@@ -712,6 +753,7 @@ grpc::Status SpotMarketService::PlaceSpotOrder(grpc::ServerContext* context, con
 
   // ---- match and persist: queued for the book's next group commit ----
   Pending p{.kind = Pending::Kind::kPlace,
+            .book = &b,
             .tenant = caller->tenant_id,
             .subject = caller->subject,
             .request_id = log::CurrentRequestId(),
@@ -721,7 +763,7 @@ grpc::Status SpotMarketService::PlaceSpotOrder(grpc::ServerContext* context, con
             .type = type,
             .price_minor = type == book::OrderType::kLimit ? price_minor : 0,
             .quantity_milli = quantity.milli()};
-  Submit(b, p);
+  Submit(p);
   if (!p.status.ok()) return Finish("PlaceSpotOrder", p.status);
 
   ToProto(p.order, response->mutable_order());
@@ -751,11 +793,12 @@ grpc::Status SpotMarketService::CancelSpotOrder(grpc::ServerContext* context, co
   if (!found.ok()) return Finish("CancelSpotOrder", found.status());
 
   Pending p{.kind = Pending::Kind::kCancel,
+            .book = *found,
             .tenant = caller->tenant_id,
             .subject = caller->subject,
             .request_id = log::CurrentRequestId(),
             .order_id = request->order_id()};
-  Submit(**found, p);
+  Submit(p);
   if (!p.status.ok()) return Finish("CancelSpotOrder", p.status);
   ToProto(p.order, response);
   log::Info("spot order cancelled", {{"order_id", p.order.order_id}, {"cancelled_milli", p.cancelled_milli}});

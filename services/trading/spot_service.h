@@ -3,9 +3,11 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -20,14 +22,16 @@
 // How an order becomes durable and why books never diverge:
 //  - PostgreSQL holds the truth: every open order (with its arrival sequence) and every trade. The in-memory
 //    OrderBook is a copy, used because matching in memory is fast and simple.
-//  - Orders and cancels of commodity C are committed in groups (group commit). A request joins C's queue;
-//    the first caller that finds no commit of C running takes everything queued (its own request included)
-//    and, holding the process's mutex of C, runs ONE transaction for the whole batch:
-//      1. lock C's row in spot_books (UPDATE ... version = version + 1, reserving one arrival sequence per
-//         order) and look up the batch's idempotency keys, in one statement,
-//      2. apply the requests in arrival order to the in-memory book exactly as if they came one by one, then
-//         write their orders, the makers' fills and the trades in one statement and the outbox events in
-//         one more (a cancel first writes what is pending, since it reads its order from the database),
+//  - Orders and cancels are committed in groups (group commit). A request joins the process's queue; one
+//    committer thread takes everything queued and runs ONE transaction for the whole batch, whatever books
+//    it touches:
+//      1. lock the row in spot_books of each book the batch touches, in commodity id order (UPDATE ...
+//         version = version + 1, reserving one arrival sequence per order), and look up the batch's
+//         idempotency keys — one statement,
+//      2. per book, holding the process's mutex of that book, apply its requests in arrival order to the
+//         in-memory book exactly as if they came one by one, then write their orders, the makers' fills and
+//         the trades in one statement (a cancel first writes what is pending, since it reads its order from
+//         the database); then the outbox events of the whole batch in one statement,
 //      3. commit — only then is any request of the batch answered. An acknowledged order is therefore
 //         committed (synchronous commit), and its events leave through the outbox exactly when it does.
 //    While one batch waits for its commit's fsync the next one queues, so under load one fsync carries
@@ -47,8 +51,8 @@
 //    transaction fails (a constraint, a lost connection, a commit of unknown outcome, a retry of the
 //    transaction) the dirty book is thrown away and rebuilt from the database on the next use: memory is
 //    never ahead of, or different from, what was committed.
-//  - One transaction locks exactly one book row and then only rows of that book, always in that order,
-//    so writers cannot deadlock. Writers of different commodities run in parallel.
+//  - A transaction locks its book rows first, in commodity id order, and then only rows of those books, so
+//    writers (threads or processes) cannot deadlock.
 //
 // Self-trade: prevented. An order that would cross one of its own tenant's resting orders on the other
 // side (a buy at or above the tenant's own lowest offer, a sell at or below its own highest bid, or any
@@ -112,18 +116,26 @@ class SpotMarketService final : public v1::SpotMarketService::Service {
   // The in-memory book of a standardised commodity, created on first use (its spot_books row is created by
   // the first order). INVALID_ARGUMENT naming commodity_id for an unknown or non-standardised commodity.
   absl::StatusOr<Book*> BookFor(const std::string& commodity_id);
-  // Queues `p` for its book's next group commit; returns once `p` is answered (its status and results).
-  void Submit(Book& b, Pending& p);
+  // Queues `p` for the next group commit; returns once `p` is answered (its status and results).
+  void Submit(Pending& p);
+  // The committer thread: commits what is queued, batch after batch, until the service is destroyed.
+  void CommitLoop();
   // Commits `batch` in one transaction, or, if that transaction fails, each request in its own.
-  void CommitBatch(Book& b, const std::vector<Pending*>& batch);
+  void CommitBatch(const std::vector<Pending*>& batch);
   // One transaction for `batch`: each request's answer in it, and the transaction's status.
-  absl::Status RunBatch(Book& b, const std::vector<Pending*>& batch);
+  absl::Status RunBatch(const std::vector<Pending*>& batch);
 
   pg::Pool& pool_;
   SpotOptions options_;
   TradeSignal trade_signal_;
   std::mutex books_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Book>> books_;
+  // Requests waiting for the next commit (see Submit).
+  std::mutex queue_mu_;
+  std::condition_variable queued_;
+  std::deque<Pending*> queue_;
+  bool stopping_ = false;
+  std::thread committer_;  // last: it starts once everything above is constructed
 };
 
 }  // namespace ptd::trading

@@ -131,32 +131,48 @@ void SpotStore::EnsureBook(pqxx::work& tx, const std::string& commodity_id, cons
   tx.exec_params(kSql, commodity_id, currency, unit);
 }
 
-absl::StatusOr<LockedBook> SpotStore::LockBook(pqxx::work& tx, const std::string& commodity_id, int64_t sequences,
-                                               const std::vector<std::pair<std::string, std::string>>& tenant_keys) {
-  // One row per earlier order found, or one row with NULLs; no row when the book has none.
+LockedBooks SpotStore::LockBooks(pqxx::work& tx, const std::vector<BookToLock>& books,
+                                 const std::vector<std::pair<std::string, std::string>>& tenant_keys) {
+  // `locked` takes the row locks in commodity id order; the UPDATE can reach a row only once `locked` has
+  // returned it, so it never locks out of that order. The answer: (0, commodity, version, first seq) per
+  // book, then (1, n, order id, request hash) per earlier order found, n counting tenant_keys from 1.
   static constexpr char kSql[] =
-      "WITH book AS ("
-      "  UPDATE spot_books SET version = version + 1, next_seq = next_seq + $2 WHERE commodity_id = $1 "
-      "  RETURNING version, next_seq - $2 AS first_seq) "
-      "SELECT book.version, book.first_seq, e.n, e.order_id, e.request_hash FROM book LEFT JOIN ("
-      "  SELECT k.n, o.order_id, o.request_hash "
-      "  FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS k (tenant_id, idempotency_key, n) "
-      "  JOIN spot_orders o ON o.tenant_id = k.tenant_id AND o.idempotency_key = k.idempotency_key) e ON true";
-  std::vector<std::string> tenants, keys;
+      "WITH wanted AS ("
+      "  SELECT * FROM unnest($1::text[], $2::bigint[]) AS w (commodity_id, sequences)), "
+      "locked AS ("
+      "  SELECT b.commodity_id FROM spot_books b JOIN wanted w USING (commodity_id) "
+      "  ORDER BY b.commodity_id FOR UPDATE OF b), "
+      "bumped AS ("
+      "  UPDATE spot_books b SET version = b.version + 1, next_seq = b.next_seq + w.sequences "
+      "  FROM locked l JOIN wanted w USING (commodity_id) WHERE b.commodity_id = l.commodity_id "
+      "  RETURNING b.commodity_id, b.version, b.next_seq - w.sequences AS first_seq) "
+      "SELECT 0, commodity_id, version, first_seq, NULL, NULL FROM bumped "
+      "UNION ALL "
+      "SELECT 1, NULL, k.n, NULL, o.order_id, o.request_hash "
+      "FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS k (tenant_id, idempotency_key, n) "
+      "JOIN spot_orders o ON o.tenant_id = k.tenant_id AND o.idempotency_key = k.idempotency_key";
+  std::vector<std::string> ids, tenants, keys;
+  std::vector<int64_t> sequences;
+  for (const BookToLock& b : books) {
+    ids.push_back(b.commodity_id);
+    sequences.push_back(b.sequences);
+  }
   for (const auto& [tenant, key] : tenant_keys) {
     tenants.push_back(tenant);
     keys.push_back(key);
   }
-  pqxx::result r =
-      ExecPrepared(tx, "spot_lock_book", kSql, commodity_id, sequences, TextArray(tenants), TextArray(keys));
-  if (r.empty()) return absl::NotFoundError(absl::StrCat("no spot book for commodity ", commodity_id));
-  LockedBook locked{.version = r[0][0].as<int64_t>(), .first_seq = r[0][1].as<int64_t>()};
-  locked.earlier.resize(tenant_keys.size());
+  pqxx::result r = ExecPrepared(tx, "spot_lock_books", kSql, TextArray(ids), IntArray(sequences), TextArray(tenants),
+                                TextArray(keys));
+  LockedBooks out;
+  out.earlier.resize(tenant_keys.size());
   for (const auto& row : r) {
-    if (row[2].is_null()) continue;
-    locked.earlier[row[2].as<size_t>() - 1] = EarlierOrder{row[3].as<std::string>(), row[4].as<std::string>()};
+    if (row[0].as<int>() == 0) {
+      out.books[row[1].as<std::string>()] = {.version = row[2].as<int64_t>(), .first_seq = row[3].as<int64_t>()};
+    } else {
+      out.earlier[row[2].as<size_t>() - 1] = EarlierOrder{row[4].as<std::string>(), row[5].as<std::string>()};
+    }
   }
-  return locked;
+  return out;
 }
 
 std::vector<SpotOrderRow> SpotStore::RestingOrders(pqxx::work& tx, const std::string& commodity_id) {
@@ -169,9 +185,9 @@ std::vector<SpotOrderRow> SpotStore::RestingOrders(pqxx::work& tx, const std::st
 
 // ---- orders ----
 
-absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::string& commodity_id,
-                                   const std::vector<NewSpotOrder>& orders, const std::vector<SpotFill>& fills,
-                                   absl::Time now, std::vector<SpotTradeRow>& trades) {
+absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::vector<NewSpotOrder>& orders,
+                                   const std::vector<SpotFill>& fills, absl::Time now,
+                                   std::vector<SpotTradeRow>& trades) {
   if (orders.empty() && fills.empty() && trades.empty()) return absl::OkStatus();
   // Three data-modifying parts of one statement. The new orders and the fills touch different rows; the
   // trades' foreign keys to the new orders are checked at the end of the statement. WITH ORDINALITY keeps
@@ -182,45 +198,51 @@ absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::string& commodity_
       "  INSERT INTO spot_orders (order_id, tenant_id, commodity_id, seq, side, type, currency, price_minor, unit, "
       "    quantity_milli, filled_milli, status, cancel_reason, idempotency_key, request_hash, created_by, "
       "    created_at, updated_at) "
-      "  SELECT o.order_id, o.tenant_id, $1, o.seq, o.side, o.type, $2, o.price_minor, $3, o.quantity_milli, "
-      "    o.filled_milli, o.status, o.cancel_reason, o.idempotency_key, o.request_hash, o.created_by, "
-      "    to_timestamp(o.created_us::double precision / 1e6), to_timestamp(o.updated_us::double precision / 1e6) "
-      "  FROM unnest($4::text[], $5::text[], $6::bigint[], $7::smallint[], $8::smallint[], $9::bigint[], "
-      "    $10::bigint[], $11::bigint[], $12::smallint[], $13::smallint[], $14::text[], $15::text[], $16::text[], "
-      "    $17::bigint[], $18::bigint[]) "
-      "    AS o (order_id, tenant_id, seq, side, type, price_minor, quantity_milli, filled_milli, status, "
-      "    cancel_reason, idempotency_key, request_hash, created_by, created_us, updated_us)), "
+      "  SELECT o.order_id, o.tenant_id, o.commodity_id, o.seq, o.side, o.type, o.currency, o.price_minor, o.unit, "
+      "    o.quantity_milli, o.filled_milli, o.status, o.cancel_reason, o.idempotency_key, o.request_hash, "
+      "    o.created_by, to_timestamp(o.created_us::double precision / 1e6), "
+      "    to_timestamp(o.updated_us::double precision / 1e6) "
+      "  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::smallint[], $6::smallint[], $7::text[], "
+      "    $8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::smallint[], $13::smallint[], $14::text[], "
+      "    $15::text[], $16::text[], $17::bigint[], $18::bigint[]) "
+      "    AS o (order_id, tenant_id, commodity_id, seq, side, type, currency, price_minor, unit, quantity_milli, "
+      "    filled_milli, status, cancel_reason, idempotency_key, request_hash, created_by, created_us, "
+      "    updated_us)), "
       "filled AS ("
       "  UPDATE spot_orders o SET filled_milli = o.filled_milli + f.quantity_milli, "
       "    status = CASE WHEN o.filled_milli + f.quantity_milli = o.quantity_milli THEN 2 ELSE 1 END, "
       "    updated_at = to_timestamp($19::double precision / 1e6) "
-      "  FROM unnest($20::bigint[], $21::bigint[]) AS f (seq, quantity_milli) "
-      "  WHERE o.commodity_id = $1 AND o.seq = f.seq AND o.status = 1 "
+      "  FROM unnest($20::text[], $21::bigint[], $22::bigint[]) AS f (commodity_id, seq, quantity_milli) "
+      "  WHERE o.commodity_id = f.commodity_id AND o.seq = f.seq AND o.status = 1 "
       "  RETURNING 1), "
       "new_trades AS ("
       "  INSERT INTO spot_trades (trade_id, commodity_id, currency, price_minor, unit, quantity_milli, amount_minor, "
       "    buy_order_id, sell_order_id, buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, "
       "    executed_at) "
-      "  SELECT t.trade_id, $1, $2, t.price_minor, $3, t.quantity_milli, t.amount_minor, t.buy_order_id, "
-      "    t.sell_order_id, t.buyer_tenant_id, t.seller_tenant_id, t.aggressor_side, t.taker_order_id, "
-      "    to_timestamp(t.executed_us::double precision / 1e6) "
-      "  FROM unnest($22::text[], $23::bigint[], $24::bigint[], $25::bigint[], $26::text[], $27::text[], "
-      "    $28::text[], $29::text[], $30::smallint[], $31::text[], $32::bigint[]) WITH ORDINALITY "
-      "    AS t (trade_id, price_minor, quantity_milli, amount_minor, buy_order_id, sell_order_id, "
-      "    buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, executed_us, n) "
+      "  SELECT t.trade_id, t.commodity_id, t.currency, t.price_minor, t.unit, t.quantity_milli, t.amount_minor, "
+      "    t.buy_order_id, t.sell_order_id, t.buyer_tenant_id, t.seller_tenant_id, t.aggressor_side, "
+      "    t.taker_order_id, to_timestamp(t.executed_us::double precision / 1e6) "
+      "  FROM unnest($23::text[], $24::text[], $25::text[], $26::bigint[], $27::text[], $28::bigint[], "
+      "    $29::bigint[], $30::text[], $31::text[], $32::text[], $33::text[], $34::smallint[], $35::text[], "
+      "    $36::bigint[]) WITH ORDINALITY "
+      "    AS t (trade_id, commodity_id, currency, price_minor, unit, quantity_milli, amount_minor, buy_order_id, "
+      "    sell_order_id, buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, executed_us, n) "
       "  ORDER BY t.n RETURNING seq) "
       "SELECT 0, count(*) FROM filled UNION ALL SELECT 1, seq FROM new_trades";
 
-  std::vector<std::string> ids, tenants, keys, hashes, creators;
+  std::vector<std::string> ids, tenants, commodities, currencies, units, keys, hashes, creators;
   std::vector<int64_t> seqs, sides, types, prices, quantities, filled, statuses, reasons, created, updated;
   for (const NewSpotOrder& n : orders) {
     const SpotOrderRow& o = n.row;
     ids.push_back(o.order_id);
     tenants.push_back(o.tenant_id);
+    commodities.push_back(o.commodity_id);
     seqs.push_back(o.seq);
     sides.push_back(SideCode(o.side));
     types.push_back(TypeCode(o.type));
+    currencies.push_back(o.currency);
     prices.push_back(o.price_minor);
+    units.push_back(o.unit);
     quantities.push_back(o.quantity_milli);
     filled.push_back(o.filled_milli);
     statuses.push_back(static_cast<int>(o.status));
@@ -231,16 +253,22 @@ absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::string& commodity_
     created.push_back(absl::ToUnixMicros(o.create_time));
     updated.push_back(absl::ToUnixMicros(o.update_time));
   }
+  std::vector<std::string> maker_books;
   std::vector<int64_t> maker_seqs, fill_quantities;
   for (const SpotFill& f : fills) {
+    maker_books.push_back(f.commodity_id);
     maker_seqs.push_back(f.maker_seq);
     fill_quantities.push_back(f.quantity_milli);
   }
-  std::vector<std::string> trade_ids, buy_orders, sell_orders, buyers, sellers, takers;
+  std::vector<std::string> trade_ids, trade_books, trade_currencies, trade_units, buy_orders, sell_orders, buyers,
+      sellers, takers;
   std::vector<int64_t> trade_prices, trade_quantities, amounts, aggressors, executed;
   for (const SpotTradeRow& t : trades) {
     trade_ids.push_back(t.trade_id);
+    trade_books.push_back(t.commodity_id);
+    trade_currencies.push_back(t.currency);
     trade_prices.push_back(t.price_minor);
+    trade_units.push_back(t.unit);
     trade_quantities.push_back(t.quantity_milli);
     amounts.push_back(t.amount_minor);
     buy_orders.push_back(t.buy_order_id);
@@ -251,21 +279,15 @@ absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::string& commodity_
     takers.push_back(t.taker_order_id);
     executed.push_back(absl::ToUnixMicros(t.execute_time));
   }
-  // Currency and unit are the book's: the same for every row.
-  const std::string& currency = !orders.empty()   ? orders.front().row.currency
-                                : !trades.empty() ? trades.front().currency
-                                                  : std::string();
-  const std::string& unit = !orders.empty()   ? orders.front().row.unit
-                            : !trades.empty() ? trades.front().unit
-                                              : std::string();
-  pqxx::result r =
-      ExecPrepared(tx, "spot_write_batch", kSql, commodity_id, currency, unit, TextArray(ids), TextArray(tenants),
-                   IntArray(seqs), IntArray(sides), IntArray(types), IntArray(prices), IntArray(quantities),
-                   IntArray(filled), IntArray(statuses), IntArray(reasons), TextArray(keys), TextArray(hashes),
-                   TextArray(creators), IntArray(created), IntArray(updated), absl::ToUnixMicros(now),
-                   IntArray(maker_seqs), IntArray(fill_quantities), TextArray(trade_ids), IntArray(trade_prices),
-                   IntArray(trade_quantities), IntArray(amounts), TextArray(buy_orders), TextArray(sell_orders),
-                   TextArray(buyers), TextArray(sellers), IntArray(aggressors), TextArray(takers), IntArray(executed));
+  pqxx::result r = ExecPrepared(
+      tx, "spot_write_batch", kSql, TextArray(ids), TextArray(tenants), TextArray(commodities), IntArray(seqs),
+      IntArray(sides), IntArray(types), TextArray(currencies), IntArray(prices), TextArray(units), IntArray(quantities),
+      IntArray(filled), IntArray(statuses), IntArray(reasons), TextArray(keys), TextArray(hashes), TextArray(creators),
+      IntArray(created), IntArray(updated), absl::ToUnixMicros(now), TextArray(maker_books), IntArray(maker_seqs),
+      IntArray(fill_quantities), TextArray(trade_ids), TextArray(trade_books), TextArray(trade_currencies),
+      IntArray(trade_prices), TextArray(trade_units), IntArray(trade_quantities), IntArray(amounts),
+      TextArray(buy_orders), TextArray(sell_orders), TextArray(buyers), TextArray(sellers), IntArray(aggressors),
+      TextArray(takers), IntArray(executed));
   std::vector<int64_t> trade_seqs;
   size_t makers_filled = 0;
   for (const auto& row : r) {
@@ -276,7 +298,7 @@ absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::string& commodity_
     }
   }
   if (makers_filled != fills.size()) {
-    return absl::InternalError(absl::StrCat("the in-memory book of ", commodity_id, " matched ", fills.size(),
+    return absl::InternalError(absl::StrCat("the in-memory books matched ", fills.size(),
                                             " resting orders, the database has ", makers_filled, " of them open"));
   }
   // RETURNING does not promise the insertion order; the identities do follow it, so sorting restores it.

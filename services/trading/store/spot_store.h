@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "libs/outbox/outbox.h"
@@ -76,10 +77,20 @@ struct EarlierOrder {
   std::string request_hash;
 };
 
+// A book a write will change, and how many orders it may place in it.
+struct BookToLock {
+  std::string commodity_id;
+  int64_t sequences = 0;  // arrival sequences to reserve: one per order the write may place
+};
+
 // What locking a book for a write returns.
 struct LockedBook {
   int64_t version = 0;    // the book's version after this write (the one before it plus one)
   int64_t first_seq = 0;  // the first of the arrival sequences reserved for this write's orders
+};
+
+struct LockedBooks {
+  absl::flat_hash_map<std::string, LockedBook> books;  // by commodity id; a book without a row is missing
   // Per (tenant, idempotency key) asked for, in that order: the order placed earlier under it, if any.
   std::vector<std::optional<EarlierOrder>> earlier;
 };
@@ -93,6 +104,7 @@ struct NewSpotOrder {
 };
 
 struct SpotFill {
+  std::string commodity_id;  // the maker's book
   int64_t maker_seq;
   int64_t quantity_milli;
 };
@@ -126,25 +138,24 @@ class SpotStore {
   // Creates the book row if missing (a no-op when another process did it first).
   static void EnsureBook(pqxx::work& tx, const std::string& commodity_id, const std::string& currency,
                          const std::string& unit);
-  // Locks the book row until the transaction ends, bumps its version once, reserves `sequences` arrival
-  // sequences (one per order the write may place; unused ones leave gaps) and looks up the orders placed
-  // earlier under `tenant_keys` — one round trip. NOT_FOUND when the book has no row.
-  // The lookup reads the snapshot taken when the statement began: when it had to wait for the lock, an
+  // Locks the books' rows until the transaction ends, in commodity id order (so that two writers cannot
+  // deadlock), bumps each one's version once, reserves its arrival sequences, and looks up the orders placed
+  // earlier under `tenant_keys` — one round trip. A book without a row is absent from the answer.
+  // The lookup reads the snapshot taken when the statement began: when it had to wait for a lock, an
   // order another process committed meanwhile under one of the keys is missed, and inserting the new one
   // then fails on the unique (tenant_id, idempotency_key) key — the transaction fails, nothing is doubled.
-  static absl::StatusOr<LockedBook> LockBook(pqxx::work& tx, const std::string& commodity_id, int64_t sequences,
-                                             const std::vector<std::pair<std::string, std::string>>& tenant_keys);
+  static LockedBooks LockBooks(pqxx::work& tx, const std::vector<BookToLock>& books,
+                               const std::vector<std::pair<std::string, std::string>>& tenant_keys);
   // The book's open orders in arrival order: replaying them as limit orders rebuilds the book.
   static std::vector<SpotOrderRow> RestingOrders(pqxx::work& tx, const std::string& commodity_id);
 
   // ---- orders ----
-  // Writes a batch in one round trip: inserts `orders`, adds each of `fills` to its maker order (at most one
-  // fill per maker; FILLED when complete), inserts `trades` in order and sets their seq (the tape follows
-  // the vector's order). INTERNAL when a maker is not an open order of the book (the in-memory book
-  // disagreed with the database).
-  static absl::Status WriteBatch(pqxx::work& tx, const std::string& commodity_id,
-                                 const std::vector<NewSpotOrder>& orders, const std::vector<SpotFill>& fills,
-                                 absl::Time now, std::vector<SpotTradeRow>& trades);
+  // Writes a batch in one round trip, whatever books it touches: inserts `orders`, adds each of `fills` to
+  // its maker order (at most one fill per maker; FILLED when complete), inserts `trades` in order and sets
+  // their seq (the tape follows the vector's order). INTERNAL when a maker is not an open order of its book
+  // (the in-memory book disagreed with the database).
+  static absl::Status WriteBatch(pqxx::work& tx, const std::vector<NewSpotOrder>& orders,
+                                 const std::vector<SpotFill>& fills, absl::Time now, std::vector<SpotTradeRow>& trades);
   // NOT_FOUND when absent or another tenant's.
   static absl::StatusOr<SpotOrderRow> GetOrder(pqxx::work& tx, const std::string& tenant_id,
                                                const std::string& order_id);
