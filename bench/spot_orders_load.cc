@@ -2,12 +2,14 @@
 // PostgreSQL transaction (order, fills, trades, outbox events) committed before the answer.
 //
 //   build/bench/spot_orders_load --target=127.0.0.1:50051 --token=T [--clients=16] [--seconds=15]
-//                                [--warmup=2] [--commodities=4] [--seed=1]
+//                                [--warmup=2] [--commodities=4] [--seed=1] [--threads=2]
 //
-// Each client is a thread with its own channel (its own HTTP/2 connection) placing one order at a time, as
-// fast as answers come. The mix, per order: a commodity among the first --commodities standardised ones, a
-// tenant among 1,000 (so that self-trade refusals stay rare), buy or sell; half are limit orders that rest
-// (1-5 ticks away from the mid price), half limit orders that cross (5 ticks through the mid price), each
+// Each client has its own channel (its own HTTP/2 connection) and places one order at a time, as fast as
+// answers come. Like pgbench -j, the clients are driven by a few threads (--threads, default 2) with
+// asynchronous calls, so that the load generator takes little of the CPU it shares with the service. The
+// mix, per order: a commodity among the first --commodities standardised ones, a tenant among 100,000 (so
+// that self-trade refusals stay rare even after many resting orders), buy or sell; half are limit orders that
+// rest (1-5 ticks away from the mid price), half limit orders that cross (5 ticks through the mid price), each
 // 1-5 t. Prints one line: orders/s (after the warm-up), latency percentiles, trades per order, refusals.
 // bench/spot_orders.sh runs it next to pgbench; see docs/benchmarks.md.
 #include <grpcpp/grpcpp.h>
@@ -18,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -53,6 +56,67 @@ struct ClientResult {
   std::string first_error;
 };
 
+using Clock = std::chrono::steady_clock;
+
+// One client: its connection, its random stream, and the call it has in flight.
+struct Client {
+  int id = 0;
+  uint64_t seed = 0;
+  std::string token;
+  int commodities = 1;
+  std::unique_ptr<SpotMarketService::Stub> stub;
+  std::mt19937_64 rng;
+  int64_t n = 0;
+  ClientResult result;
+
+  Clock::time_point started;
+  std::unique_ptr<grpc::ClientContext> context;
+  PlaceSpotOrderResponse response;
+  grpc::Status status;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<PlaceSpotOrderResponse>> reader;
+
+  // Sends the next order; its completion arrives on `cq` with this client as the tag.
+  void Send(grpc::CompletionQueue* cq) {
+    PlaceSpotOrderRequest request;
+    request.set_idempotency_key("bench-" + std::to_string(seed) + "-" + std::to_string(id) + "-" + std::to_string(n++));
+    request.set_commodity_id(kBooks[rng() % commodities]);
+    const bool buy = rng() % 2 == 0;
+    const bool cross = rng() % 2 == 0;
+    request.set_side(buy ? SPOT_SIDE_BUY : SPOT_SIDE_SELL);
+    request.set_type(SPOT_ORDER_TYPE_LIMIT);
+    const int64_t away = cross ? -5 : 1 + static_cast<int64_t>(rng() % 5);  // ticks from the mid, outwards
+    request.mutable_limit_price()->set_currency("CNY");
+    request.mutable_limit_price()->set_amount_minor(buy ? kMid - away * kTick : kMid + away * kTick);
+    request.mutable_quantity()->set_milli(1000 * (1 + static_cast<int64_t>(rng() % 5)));
+    request.mutable_quantity()->set_unit("t");
+
+    context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context->AddMetadata("x-ptd-internal-token", token);
+    context->AddMetadata("x-ptd-tenant", "bench-tenant-" + std::to_string(rng() % 100000));
+    context->AddMetadata("x-ptd-subject", "spot_orders_load");
+    response.Clear();
+    started = Clock::now();
+    reader = stub->PrepareAsyncPlaceSpotOrder(context.get(), request, cq);
+    reader->StartCall();
+    reader->Finish(&response, &status, this);
+  }
+
+  void Record(Clock::time_point measure_from) {
+    if (started < measure_from) return;
+    if (status.ok()) {
+      ++result.orders;
+      result.trades += response.trades_size();
+      result.latencies_us.push_back(
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
+    } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      ++result.refused;
+    } else if (result.errors++ == 0) {
+      result.first_error = std::to_string(status.error_code()) + " " + status.error_message();
+    }
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,69 +127,63 @@ int main(int argc, char** argv) {
   const double warmup = std::atof(Flag(argc, argv, "warmup", "2").c_str());
   const int commodities = std::clamp(std::atoi(Flag(argc, argv, "commodities", "4").c_str()), 1, 8);
   const uint64_t seed = std::strtoull(Flag(argc, argv, "seed", "1").c_str(), nullptr, 10);
+  const int threads = std::clamp(std::atoi(Flag(argc, argv, "threads", "2").c_str()), 1, std::max(clients, 1));
   if (token.empty() || clients <= 0 || seconds <= 0) {
     std::fprintf(stderr,
                  "usage: spot_orders_load --target=HOST:PORT --token=T [--clients=16] [--seconds=15] "
-                 "[--warmup=2] [--commodities=4] [--seed=1]\n");
+                 "[--warmup=2] [--commodities=4] [--seed=1] [--threads=2]\n");
     return 2;
   }
 
-  using Clock = std::chrono::steady_clock;
   const Clock::time_point start = Clock::now();
   const Clock::time_point measure_from =
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup));
   const Clock::time_point stop =
       measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  std::vector<ClientResult> results(clients);
-  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<Client>> all;
   for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&, c] {
-      grpc::ChannelArguments args;
-      args.SetInt("ptd.bench.client", c);  // a distinct argument: a channel of its own, not a shared one
-      auto stub =
-          SpotMarketService::NewStub(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
-      std::mt19937_64 rng(seed * 1000 + c);
-      ClientResult& r = results[c];
-      r.latencies_us.reserve(1 << 16);
-      for (int64_t n = 0;; ++n) {
-        const Clock::time_point t0 = Clock::now();
-        if (t0 >= stop) break;
-        PlaceSpotOrderRequest request;
-        request.set_idempotency_key("bench-" + std::to_string(seed) + "-" + std::to_string(c) + "-" +
-                                    std::to_string(n));
-        request.set_commodity_id(kBooks[rng() % commodities]);
-        const bool buy = rng() % 2 == 0;
-        const bool cross = rng() % 2 == 0;
-        request.set_side(buy ? SPOT_SIDE_BUY : SPOT_SIDE_SELL);
-        request.set_type(SPOT_ORDER_TYPE_LIMIT);
-        const int64_t away = cross ? -5 : 1 + static_cast<int64_t>(rng() % 5);  // ticks from the mid, outwards
-        request.mutable_limit_price()->set_currency("CNY");
-        request.mutable_limit_price()->set_amount_minor(buy ? kMid - away * kTick : kMid + away * kTick);
-        request.mutable_quantity()->set_milli(1000 * (1 + static_cast<int64_t>(rng() % 5)));
-        request.mutable_quantity()->set_unit("t");
-
-        grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-        context.AddMetadata("x-ptd-internal-token", token);
-        context.AddMetadata("x-ptd-tenant", "bench-tenant-" + std::to_string(rng() % 1000));
-        context.AddMetadata("x-ptd-subject", "spot_orders_load");
-        PlaceSpotOrderResponse response;
-        grpc::Status status = stub->PlaceSpotOrder(&context, request, &response);
-        const Clock::time_point t1 = Clock::now();
-        if (t0 < measure_from) continue;
-        if (status.ok()) {
-          ++r.orders;
-          r.trades += response.trades_size();
-          r.latencies_us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count());
-        } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-          ++r.refused;
+    auto client = std::make_unique<Client>();
+    client->id = c;
+    client->seed = seed;
+    client->token = token;
+    client->commodities = commodities;
+    client->rng.seed(seed * 1000 + c);
+    client->result.latencies_us.reserve(1 << 16);
+    grpc::ChannelArguments args;
+    args.SetInt("ptd.bench.client", c);  // a distinct argument: a channel of its own, not a shared one
+    client->stub =
+        SpotMarketService::NewStub(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    all.push_back(std::move(client));
+  }
+  // Thread t drives clients t, t + threads, ...: each keeps one order in flight until `stop`.
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      grpc::CompletionQueue cq;
+      int in_flight = 0;
+      for (int c = t; c < clients; c += threads) {
+        all[c]->Send(&cq);
+        ++in_flight;
+      }
+      void* tag;
+      bool ok;
+      while (in_flight > 0 && cq.Next(&tag, &ok)) {
+        auto* client = static_cast<Client*>(tag);
+        client->Record(measure_from);
+        if (Clock::now() < stop) {
+          client->Send(&cq);
         } else {
-          if (r.errors++ == 0) r.first_error = std::to_string(status.error_code()) + " " + status.error_message();
+          --in_flight;
         }
+      }
+      cq.Shutdown();
+      while (cq.Next(&tag, &ok)) {
       }
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& w : workers) w.join();
+  std::vector<ClientResult> results;
+  for (auto& client : all) results.push_back(std::move(client->result));
 
   ClientResult total;
   for (ClientResult& r : results) {
