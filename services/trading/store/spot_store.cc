@@ -136,8 +136,12 @@ LockedBooks SpotStore::LockBooks(pqxx::work& tx, const std::vector<BookToLock>& 
   // `locked` takes the row locks in commodity id order; the UPDATE can reach a row only once `locked` has
   // returned it, so it never locks out of that order. The answer: (0, commodity, version, first seq) per
   // book, then (1, n, order id, request hash) per earlier order found, n counting tenant_keys from 1.
+  // `generic` makes the rest of the transaction use the prepared statements' generic plans: good for the
+  // batch's statements whatever the array sizes, while planning them anew each time (as PostgreSQL would
+  // choose here) costs more than running them.
   static constexpr char kSql[] =
-      "WITH wanted AS ("
+      "WITH generic AS (SELECT set_config('plan_cache_mode', 'force_generic_plan', true)), "
+      "wanted AS ("
       "  SELECT * FROM unnest($1::text[], $2::bigint[]) AS w (commodity_id, sequences)), "
       "locked AS ("
       "  SELECT b.commodity_id FROM spot_books b JOIN wanted w USING (commodity_id) "
@@ -146,7 +150,7 @@ LockedBooks SpotStore::LockBooks(pqxx::work& tx, const std::vector<BookToLock>& 
       "  UPDATE spot_books b SET version = b.version + 1, next_seq = b.next_seq + w.sequences "
       "  FROM locked l JOIN wanted w USING (commodity_id) WHERE b.commodity_id = l.commodity_id "
       "  RETURNING b.commodity_id, b.version, b.next_seq - w.sequences AS first_seq) "
-      "SELECT 0, commodity_id, version, first_seq, NULL, NULL FROM bumped "
+      "SELECT 0, commodity_id, version, first_seq, NULL, NULL FROM bumped, generic "
       "UNION ALL "
       "SELECT 1, NULL, k.n, NULL, o.order_id, o.request_hash "
       "FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS k (tenant_id, idempotency_key, n) "
