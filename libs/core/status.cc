@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "libs/core/log.h"
 
 namespace ptd {
 namespace {
@@ -87,6 +88,22 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
     }
   }
   return out;
+}
+
+grpc::Status Answer(const char* rpc, const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+      log::Error("rpc failed", {{"rpc", rpc}, {"status", status.ToString()}});
+      break;
+    default:
+      break;
+  }
+  return ToGrpcStatus(status);
 }
 
 }  // namespace ptd

@@ -42,6 +42,11 @@ absl::Status InvalidField(std::string_view field, std::string_view description);
 std::vector<FieldViolation> FieldViolationsOf(const absl::Status& status);
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// A handler's answer: ToGrpcStatus(status), after logging failures on the service's own side (INTERNAL,
+// UNKNOWN, UNAVAILABLE, DATA_LOSS, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED) with the rpc's name; the caller's
+// mistakes (INVALID_ARGUMENT, NOT_FOUND, ...) are not logged here (the server logs every call's code).
+grpc::Status Answer(const char* rpc, const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
 }  // namespace ptd

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "libs/core/status.h"
 
 namespace ptd::telemetry {
 namespace {
@@ -46,45 +47,40 @@ void Step(const AlarmRule& rule, RuleState& state, const Sample& s, const std::s
 absl::Status ValidateRule(const AlarmRule& rule) {
   switch (rule.kind) {
     case RuleKind::kThreshold:
-      if (std::isnan(rule.high)) return absl::InvalidArgumentError("high must be a number, got NaN");
-      if (std::isnan(rule.low)) return absl::InvalidArgumentError("low must be a number, got NaN");
+      if (std::isnan(rule.high)) return InvalidField("high", "must be a number, got NaN");
+      if (std::isnan(rule.low)) return InvalidField("low", "must be a number, got NaN");
       if (std::isinf(rule.high) && std::isinf(rule.low)) {
-        return absl::InvalidArgumentError("a threshold rule needs a finite high or low");
+        return InvalidField("high", "a threshold rule needs a finite high or low");
       }
       if (!(rule.high > rule.low)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("high must be above low, got high ", rule.high, ", low ", rule.low));
+        return InvalidField("high", absl::StrCat("must be above low, got high ", rule.high, ", low ", rule.low));
       }
       if (!(rule.hysteresis >= 0) || std::isinf(rule.hysteresis)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("hysteresis must be a non-negative number, got ", rule.hysteresis));
+        return InvalidField("hysteresis", absl::StrCat("must be a non-negative number, got ", rule.hysteresis));
       }
       if (rule.low + rule.hysteresis > rule.high - rule.hysteresis) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "hysteresis ", rule.hysteresis, " leaves no clear band between low ", rule.low, " and high ", rule.high));
+        return InvalidField("hysteresis", absl::StrCat(rule.hysteresis, " leaves no clear band between low ", rule.low,
+                                                       " and high ", rule.high));
       }
       break;
     case RuleKind::kRateOfChange:
       if (!(rule.max_rate_per_s > 0) || std::isinf(rule.max_rate_per_s)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("max_rate_per_s must be a positive number, got ", rule.max_rate_per_s));
+        return InvalidField("max_rate_per_s", absl::StrCat("must be a positive number, got ", rule.max_rate_per_s));
       }
       break;
     case RuleKind::kNoData:
       if (rule.expected_interval_us <= 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("expected_interval_us must be positive, got ", rule.expected_interval_us));
+        return InvalidField("expected_interval_us", absl::StrCat("must be positive, got ", rule.expected_interval_us));
       }
       if (rule.missed_intervals < 1) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("missed_intervals must be at least 1, got ", rule.missed_intervals));
+        return InvalidField("missed_intervals", absl::StrCat("must be at least 1, got ", rule.missed_intervals));
       }
       return absl::OkStatus();
     default:
-      return absl::InvalidArgumentError(absl::StrCat("kind is unknown: ", static_cast<int>(rule.kind)));
+      return InvalidField("kind", absl::StrCat("is unknown: ", static_cast<int>(rule.kind)));
   }
   if (rule.raise_after_us < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("raise_after_us must not be negative, got ", rule.raise_after_us));
+    return InvalidField("raise_after_us", absl::StrCat("must not be negative, got ", rule.raise_after_us));
   }
   return absl::OkStatus();
 }

@@ -42,7 +42,7 @@ struct AlarmRule {
   int missed_intervals = 3;
 };
 
-// OK, or INVALID_ARGUMENT naming the field: an unknown kind; a threshold with neither limit, a NaN limit, high not
+// OK, or INVALID_ARGUMENT naming the field (a google.rpc.BadRequest field violation, see libs/core/status.h): an unknown kind; a threshold with neither limit, a NaN limit, high not
 // above low, a negative hysteresis or one so large that the clear band [low + hysteresis, high - hysteresis] is empty;
 // a rate limit that is not positive; a negative raise_after_us; a no-data rule without a positive expected interval or
 // with fewer than one missed interval. Only the fields of the rule's kind are checked.

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "libs/core/status.h"
+
 using namespace ptd::telemetry;
 
 namespace {
@@ -74,27 +76,30 @@ TEST_CASE("alarms: bad rules are refused naming the field") {
   AlarmRule unknown;
   unknown.kind = static_cast<RuleKind>(9);
   auto c = GENERATE_COPY(values<Case>({
-      {"high not above low", Threshold(10, 20, 0), "high must be above low, got high 10, low 20"},
-      {"high equal to low", Threshold(10, 10, 0), "high must be above low"},
+      {"high not above low", Threshold(10, 20, 0), "high: must be above low, got high 10, low 20"},
+      {"high equal to low", Threshold(10, 10, 0), "high: must be above low"},
       {"no limit at all", Threshold(kInf, -kInf, 0), "needs a finite high or low"},
-      {"NaN high", Threshold(kNaN, 0, 0), "high must be a number"},
-      {"NaN low", Threshold(10, kNaN, 0), "low must be a number"},
-      {"negative hysteresis", Threshold(90, 10, -1), "hysteresis must be a non-negative number"},
-      {"NaN hysteresis", Threshold(90, 10, kNaN), "hysteresis must be a non-negative number"},
-      {"hysteresis leaving no clear band", Threshold(90, 10, 41), "hysteresis 41 leaves no clear band"},
-      {"negative debounce", Threshold(90, -kInf, 0, -1), "raise_after_us must not be negative"},
-      {"zero rate", Rate(0), "max_rate_per_s must be a positive number, got 0"},
+      {"NaN high", Threshold(kNaN, 0, 0), "high: must be a number"},
+      {"NaN low", Threshold(10, kNaN, 0), "low: must be a number"},
+      {"negative hysteresis", Threshold(90, 10, -1), "hysteresis: must be a non-negative number"},
+      {"NaN hysteresis", Threshold(90, 10, kNaN), "hysteresis: must be a non-negative number"},
+      {"hysteresis leaving no clear band", Threshold(90, 10, 41), "hysteresis: 41 leaves no clear band"},
+      {"negative debounce", Threshold(90, -kInf, 0, -1), "raise_after_us: must not be negative"},
+      {"zero rate", Rate(0), "max_rate_per_s: must be a positive number, got 0"},
       {"negative rate", Rate(-3), "max_rate_per_s"},
       {"infinite rate", Rate(kInf), "max_rate_per_s"},
       {"rate with negative debounce", Rate(1, -5), "raise_after_us"},
-      {"no expected interval", NoData(0, 3), "expected_interval_us must be positive, got 0"},
-      {"no missed interval", NoData(kMicrosPerSecond, 0), "missed_intervals must be at least 1, got 0"},
-      {"unknown kind", unknown, "kind is unknown: 9"},
+      {"no expected interval", NoData(0, 3), "expected_interval_us: must be positive, got 0"},
+      {"no missed interval", NoData(kMicrosPerSecond, 0), "missed_intervals: must be at least 1, got 0"},
+      {"unknown kind", unknown, "kind: is unknown: 9"},
   }));
   INFO(c.what);
   const absl::Status s = ValidateRule(c.rule);
   CHECK(s.code() == absl::StatusCode::kInvalidArgument);
   CHECK_THAT(std::string(s.message()), Catch::Contains(c.message_part));
+  // The field is named as a BadRequest violation, which the handler passes on under its request's prefix.
+  REQUIRE(ptd::FieldViolationsOf(s).size() == 1);
+  CHECK_THAT(std::string(s.message()), Catch::StartsWith(ptd::FieldViolationsOf(s)[0].field + ": "));
 }
 
 TEST_CASE("alarms: threshold rules raise and clear with hysteresis") {

@@ -17,8 +17,8 @@ std::optional<std::string> CheckSample(const Sample& sample, const PointLimits& 
     return absl::StrCat("value ", sample.value, " above max_value ", *limits.max_value);
   }
   if (sample.ts_us > window.now_us + window.future_us) {
-    return absl::StrCat("time is ", (sample.ts_us - window.now_us) / kMicrosPerSecond,
-                        " s in the future (at most ", window.future_us / kMicrosPerSecond, " s accepted)");
+    return absl::StrCat("time is ", (sample.ts_us - window.now_us) / kMicrosPerSecond, " s in the future (at most ",
+                        window.future_us / kMicrosPerSecond, " s accepted)");
   }
   if (sample.ts_us < window.now_us - window.late_us) {
     return absl::StrCat("time is older than the late window of ", window.late_us / kMicrosPerSecond, " s");

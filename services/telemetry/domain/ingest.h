@@ -23,7 +23,7 @@ struct PointLimits {
 
 struct IngestWindow {
   int64_t now_us = 0;
-  int64_t late_us = 7 * kMicrosPerDay;    // samples older than now - late_us are refused
+  int64_t late_us = 7 * kMicrosPerDay;       // samples older than now - late_us are refused
   int64_t future_us = 5 * kMicrosPerMinute;  // samples newer than now + future_us are refused
 };
 

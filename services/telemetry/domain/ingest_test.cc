@@ -74,8 +74,7 @@ TEST_CASE("rollups merged from late pieces equal the rollup of everything at onc
   std::shuffle(shuffled.begin(), shuffled.end(), rng);
   absl::flat_hash_map<int64_t, Aggregate> folded;
   for (size_t start = 0; start < shuffled.size(); start += 500) {
-    std::vector<TimedSample> piece(shuffled.begin() + start,
-                                   shuffled.begin() + std::min(shuffled.size(), start + 500));
+    std::vector<TimedSample> piece(shuffled.begin() + start, shuffled.begin() + std::min(shuffled.size(), start + 500));
     SortAndDropRepeats(piece);
     for (const auto& [bucket, agg] : Rollup(piece, kMicrosPerMinute)) folded[bucket].Merge(agg);
   }

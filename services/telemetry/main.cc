@@ -1,0 +1,126 @@
+// ptd-telemetry: the digital factory's devices. Flags -> config -> server; nothing else.
+#include <prometheus/registry.h>
+
+#include <iostream>
+
+#include "libs/core/config.h"
+#include "libs/core/log.h"
+#include "libs/outbox/relay.h"
+#include "libs/pg/migrate.h"
+#include "libs/pg/pool.h"
+#include "libs/redis/client.h"
+#include "libs/server/server.h"
+#include "services/telemetry/alarm_engine.h"
+#include "services/telemetry/ingest.h"
+#include "services/telemetry/live_feed.h"
+#include "services/telemetry/maintenance.h"
+#include "services/telemetry/telemetry_service.h"
+
+namespace {
+
+[[noreturn]] void Die(std::string_view what, const absl::Status& status) {
+  ptd::log::Error(what, {{"status", status.ToString()}});
+  std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ptd::Config config(
+      "ptd-telemetry",
+      "PTDCloud telemetry: device registry, ingest, time series with rollups, energy, OEE, alarms, live feed.",
+      {{"grpc-address", "127.0.0.1:50056", "host:port to serve gRPC on"},
+       {"metrics-address", "127.0.0.1:9156", "host:port to serve Prometheus /metrics on; empty for none"},
+       {"pg-url", "postgresql://ptd@127.0.0.1:5432/postgres", "PostgreSQL connection URL"},
+       {"pg-schema", "telemetry", "PostgreSQL schema owned by this service"},
+       {"pg-pool-size", "16", "most PostgreSQL connections held"},
+       {"redis-url", "redis://127.0.0.1:6379", "Redis URL for events, latest values and the live feed"},
+       {"internal-token", "", "shared credential every caller must present (x-ptd-internal-token); required"},
+       {"migrations-dir", "", "folder of numbered SQL migrations; empty = 'migrations' next to the binary"},
+       {"relay-interval", "100ms", "how often the outbox relay looks for new events"},
+       {"late-window", "168h", "samples older than this are refused"},
+       {"future-tolerance", "5m", "samples further in the future than this are refused"},
+       {"max-batch-samples", "200000", "most samples in one ingest batch"},
+       {"raw-retention", "2160h", "how long raw samples are kept (whole days)"},
+       {"minute-retention", "9600h", "how long 1-minute rollups are kept"},
+       {"hour-retention", "43800h", "how long 1-hour rollups are kept"},
+       {"day-retention", "175200h", "how long 1-day rollups are kept"},
+       {"no-data-sweep-interval", "5s", "how often no-data alarm rules are checked"},
+       {"housekeeping-interval", "1h", "how often partitions are made ahead and retention applied"},
+       {"max-watchers", "64", "most WatchLive streams at once (each holds a Redis connection)"},
+       {"shutdown-grace", "0s", "after SIGTERM, how long health says NOT_SERVING before draining"},
+       {"drain-timeout", "15s", "after SIGTERM, how long in-flight calls may take to finish"},
+       {"log-level", "info", "debug, info, warn or error"},
+       {"migrate-only", "false", "apply the migrations and exit (for a deploy's migration job)"}});
+  config.ParseOrExit(argc, argv);
+  ptd::log::SetService("telemetry");
+  ptd::log::Level level;
+  if (!ptd::log::ParseLevel(config.Get("log-level"), &level)) {
+    std::cerr << "--log-level must be debug, info, warn or error\n";
+    return 2;
+  }
+  ptd::log::SetMinLevel(level);
+  const bool migrate_only = config.BoolOrExit("migrate-only");
+  if (!migrate_only && config.Get("internal-token").empty()) {
+    std::cerr << "--internal-token (PTD_INTERNAL_TOKEN) is required: services refuse calls without it\n";
+    return 2;
+  }
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto pool = ptd::pg::Pool::Create({.url = config.Get("pg-url"),
+                                     .schema = config.Get("pg-schema"),
+                                     .size = static_cast<int>(config.IntOrExit("pg-pool-size")),
+                                     .name = "telemetry"},
+                                    registry.get());
+  if (!pool.ok()) Die("cannot open the PostgreSQL pool", pool.status());
+  std::filesystem::path migrations = config.Get("migrations-dir").empty()
+                                         ? ptd::pg::MigrationsNextToBinary()
+                                         : std::filesystem::path(config.Get("migrations-dir"));
+  if (absl::Status s = ptd::pg::Migrate(**pool, migrations); !s.ok()) Die("migrations failed", s);
+  if (migrate_only) {
+    ptd::log::Info("migrations applied", {{"dir", migrations.string()}});
+    return 0;
+  }
+
+  auto redis = ptd::redis::Client::Create({.url = config.Get("redis-url"), .pool_size = 8});
+  if (!redis.ok()) Die("cannot reach Redis", redis.status());
+  auto watch_redis = ptd::redis::Client::Create(
+      {.url = config.Get("redis-url"), .pool_size = static_cast<int>(config.IntOrExit("max-watchers"))});
+  if (!watch_redis.ok()) Die("cannot reach Redis", watch_redis.status());
+  ptd::outbox::Relay relay(**pool, **redis, {.interval = config.DurationOrExit("relay-interval")}, registry.get());
+  relay.Start();
+
+  ptd::telemetry::AlarmEngine alarms;
+  ptd::telemetry::LiveFeed live(**redis, **watch_redis, registry.get());
+  ptd::telemetry::Ingestor ingestor(**pool, alarms, live,
+                                    {.late_us = absl::ToInt64Microseconds(config.DurationOrExit("late-window")),
+                                     .future_us = absl::ToInt64Microseconds(config.DurationOrExit("future-tolerance")),
+                                     .max_samples_per_batch = config.IntOrExit("max-batch-samples")},
+                                    registry.get());
+  if (absl::Status s = ingestor.PreparePartitions(); !s.ok()) Die("cannot make the sample partitions", s);
+  ptd::telemetry::Maintenance maintenance(**pool, ingestor, alarms, live,
+                                          {.raw = config.DurationOrExit("raw-retention"),
+                                           .minute = config.DurationOrExit("minute-retention"),
+                                           .hour = config.DurationOrExit("hour-retention"),
+                                           .day = config.DurationOrExit("day-retention")},
+                                          config.DurationOrExit("no-data-sweep-interval"),
+                                          config.DurationOrExit("housekeeping-interval"));
+  maintenance.Start();
+
+  ptd::telemetry::TelemetryService service(**pool, ingestor, alarms, live);
+  ptd::Server server({.service_name = "telemetry",
+                      .grpc_address = config.Get("grpc-address"),
+                      .metrics_address = config.Get("metrics-address"),
+                      .internal_token = config.Get("internal-token"),
+                      .shutdown_grace = config.DurationOrExit("shutdown-grace"),
+                      .drain_timeout = config.DurationOrExit("drain-timeout"),
+                      .registry = registry});
+  server.AddService(&service);
+  if (absl::Status s = server.Start(); !s.ok()) Die("cannot start the server", s);
+  ptd::log::Info("telemetry serving", {{"grpc_port", server.grpc_port()}, {"metrics_port", server.metrics_port()}});
+  server.Wait();
+  maintenance.Stop();
+  relay.Stop();
+  ptd::log::Info("telemetry stopped");
+  return 0;
+}

@@ -1,0 +1,45 @@
+-- Time-series storage. Samples are stored as blocks: one row per data point, UTC day and ingest batch, holding
+-- parallel arrays of times (µs since the epoch), values and qualities (empty when all good), sorted by time. A
+-- sample's (point, time) is stored at most once: ingest checks against point_state.last_ts_us and, for late
+-- samples only, against the blocks that cover their time.
+CREATE TABLE sample_block (
+  tenant_id text NOT NULL,
+  point_id  uuid NOT NULL,
+  day       date NOT NULL,                        -- the UTC day of every sample in the block
+  t_min_us  bigint NOT NULL,
+  t_max_us  bigint NOT NULL,
+  ts_us     bigint[] NOT NULL,
+  vals      double precision[] NOT NULL,
+  quality   smallint[] NOT NULL            -- empty when every sample is good (1)
+) PARTITION BY RANGE (day);
+-- Partitions are made by the service, one per day, ahead of time (see store/sample_store.cc), and dropped
+-- whole after the raw retention.
+CREATE INDEX sample_block_by_point ON sample_block (point_id, day, t_min_us);
+
+-- The newest sample of each point (the latest value, also cached in Redis) and the row ingest locks to
+-- serialise writers of one point.
+CREATE TABLE point_state (
+  point_id     uuid PRIMARY KEY REFERENCES data_point,
+  tenant_id    text NOT NULL,
+  last_ts_us   bigint NOT NULL,
+  last_value   double precision NOT NULL,
+  last_quality smallint NOT NULL,
+  samples      bigint NOT NULL
+);
+
+-- Rollups per point and bucket, maintained by ingest in the same transaction (late samples included).
+-- avg = sum / count.
+CREATE TABLE rollup_1m (
+  point_id   uuid NOT NULL,
+  bucket_us  bigint NOT NULL,
+  tenant_id  text NOT NULL,
+  min        double precision NOT NULL,
+  max        double precision NOT NULL,
+  sum        double precision NOT NULL,
+  count      bigint NOT NULL,
+  last_ts_us bigint NOT NULL,
+  last_value double precision NOT NULL,
+  PRIMARY KEY (point_id, bucket_us)
+);
+CREATE TABLE rollup_1h (LIKE rollup_1m INCLUDING ALL);
+CREATE TABLE rollup_1d (LIKE rollup_1m INCLUDING ALL);

@@ -1,0 +1,251 @@
+#include "services/telemetry/store/sample_store.h"
+
+#include <charconv>
+#include <pqxx/stream_to>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/civil_time.h"
+#include "services/telemetry/store/registry_store.h"
+
+namespace ptd::telemetry {
+namespace {
+
+// Array literals in PostgreSQL's text form, written with std::to_chars: the shortest text that reads back as
+// exactly the same number.
+template <typename T>
+void AppendArray(std::string& out, const std::vector<T>& values) {
+  out.reserve(out.size() + values.size() * 20 + 2);
+  out.push_back('{');
+  char buf[32];
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, values[i]);
+    out.append(buf, end);
+  }
+  out.push_back('}');
+}
+
+template <typename T>
+std::string ArrayText(const std::vector<T>& values) {
+  std::string out;
+  AppendArray(out, values);
+  return out;
+}
+
+std::string DateOfDay(int64_t day) {
+  absl::CivilDay d = absl::CivilDay(1970, 1, 1) + day;
+  return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
+}
+
+// Day numbers of the partitions: "sample_block_YYYYMMDD".
+constexpr char kPartitionPrefix[] = "sample_block_";
+constexpr int64_t kPartitionLockKey = 0x7074645f74656c65;  // "ptd_tele"
+
+}  // namespace
+
+std::string SampleStore::PartitionName(int64_t day) {
+  absl::CivilDay d = absl::CivilDay(1970, 1, 1) + day;
+  return absl::StrFormat("%s%04d%02d%02d", kPartitionPrefix, d.year(), d.month(), d.day());
+}
+
+void SampleStore::EnsurePartitions(pqxx::work& tx, int64_t first_day, int64_t last_day) {
+  tx.exec_params("SELECT pg_advisory_xact_lock($1)", kPartitionLockKey);
+  static constexpr char kExisting[] =
+      "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+      "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
+      "WHERE p.relname = 'sample_block' AND n.nspname = current_schema()";
+  absl::flat_hash_set<std::string> existing;
+  for (const auto& row : tx.exec(kExisting)) existing.insert(row[0].as<std::string>());
+  for (int64_t day = first_day; day <= last_day; ++day) {
+    std::string name = PartitionName(day);
+    if (existing.contains(name)) continue;
+    // Identifiers cannot be bound; the name and the dates are made here from a number, never from input.
+    tx.exec(absl::StrCat("CREATE TABLE IF NOT EXISTS ", name, " PARTITION OF sample_block FOR VALUES FROM ('",
+                         DateOfDay(day), "') TO ('", DateOfDay(day + 1), "')"));
+  }
+}
+
+int SampleStore::DropPartitionsBefore(pqxx::work& tx, int64_t day) {
+  tx.exec_params("SELECT pg_advisory_xact_lock($1)", kPartitionLockKey);
+  static constexpr char kExisting[] =
+      "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+      "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
+      "WHERE p.relname = 'sample_block' AND n.nspname = current_schema()";
+  std::string limit = PartitionName(day);
+  int dropped = 0;
+  for (const auto& row : tx.exec(kExisting)) {
+    std::string name = row[0].as<std::string>();
+    // Same-length names compare as their dates.
+    if (name.size() == limit.size() && name < limit) {
+      tx.exec(absl::StrCat("DROP TABLE ", tx.quote_name(name)));
+      ++dropped;
+    }
+  }
+  return dropped;
+}
+
+int64_t SampleStore::DeleteRollupsBefore(pqxx::work& tx, const std::string& table, int64_t before_us) {
+  // `table` is one of three names fixed in the code.
+  pqxx::result r =
+      tx.exec_params(absl::StrCat("DELETE FROM ", tx.quote_name(table), " WHERE bucket_us < $1"), before_us);
+  return r.affected_rows();
+}
+
+std::vector<PointState> SampleStore::LockStates(pqxx::work& tx, const std::string& tenant,
+                                                const std::vector<std::string>& point_ids) {
+  // One statement makes the missing rows and locks them all (ON CONFLICT DO UPDATE locks the existing row);
+  // rows are taken in point order, so two batches never wait on each other in a circle.
+  static constexpr char kSql[] =
+      "INSERT INTO point_state AS s (point_id, tenant_id, last_ts_us, last_value, last_quality, samples) "
+      "SELECT p, $2, 0, 0, 1, 0 FROM unnest($1::uuid[]) AS p ORDER BY p "
+      "ON CONFLICT (point_id) DO UPDATE SET samples = s.samples "
+      "RETURNING point_id, last_ts_us, last_value, last_quality, samples";
+  std::vector<PointState> out;
+  for (const auto& row : tx.exec_params(kSql, TextArray(point_ids), tenant)) {
+    out.push_back({.point_id = row[0].as<std::string>(),
+                   .last_ts_us = row[1].as<int64_t>(),
+                   .last_value = row[2].as<double>(),
+                   .last_quality = static_cast<int16_t>(row[3].as<int>()),
+                   .samples = row[4].as<int64_t>()});
+  }
+  return out;
+}
+
+absl::flat_hash_set<std::pair<std::string, int64_t>> SampleStore::FindStored(pqxx::work& tx,
+                                                                             const std::vector<std::string>& point_ids,
+                                                                             const std::vector<int64_t>& ts_us) {
+  // Only the blocks of the right day whose time span covers the sample are opened.
+  static constexpr char kSql[] =
+      "SELECT q.p, q.t FROM unnest($1::uuid[], $2::bigint[]) AS q (p, t) "
+      "WHERE EXISTS (SELECT 1 FROM sample_block b WHERE b.point_id = q.p "
+      "AND b.day = DATE '1970-01-01' + (q.t / 86400000000)::int AND b.t_min_us <= q.t AND b.t_max_us >= q.t "
+      "AND q.t = ANY (b.ts_us))";
+  absl::flat_hash_set<std::pair<std::string, int64_t>> out;
+  if (point_ids.empty()) return out;
+  for (const auto& row : tx.exec_params(kSql, TextArray(point_ids), ArrayText(ts_us))) {
+    out.insert({row[0].as<std::string>(), row[1].as<int64_t>()});
+  }
+  return out;
+}
+
+void SampleStore::WriteBlocks(pqxx::work& tx, const std::string& tenant, const std::vector<PointBlocks>& blocks) {
+  static const std::vector<std::string> kColumns = {"tenant_id", "point_id", "day",  "t_min_us",
+                                                    "t_max_us",  "ts_us",    "vals", "quality"};
+  pqxx::stream_to copy(tx, "sample_block", kColumns);
+  std::string ts, vals, quality;
+  for (const PointBlocks& p : blocks) {
+    for (const Block& b : p.blocks) {
+      ts.clear();
+      vals.clear();
+      quality.clear();
+      AppendArray(ts, b.ts_us);
+      AppendArray(vals, b.values);
+      AppendArray(quality, b.quality);
+      copy << std::make_tuple(tenant, p.point_id, DateOfDay(b.day), b.t_min_us(), b.t_max_us(), ts, vals, quality);
+    }
+  }
+  copy.complete();
+}
+
+void SampleStore::MergeRollups(pqxx::work& tx, const std::string& table, const std::string& tenant,
+                               const std::vector<std::pair<std::string, std::pair<int64_t, Aggregate>>>& rows) {
+  if (rows.empty()) return;
+  std::vector<std::string> points;
+  std::vector<int64_t> buckets, counts, last_ts;
+  std::vector<double> mins, maxs, sums, last_values;
+  for (const auto& [point, bucket_agg] : rows) {
+    const auto& [bucket, a] = bucket_agg;
+    points.push_back(point);
+    buckets.push_back(bucket);
+    mins.push_back(a.min);
+    maxs.push_back(a.max);
+    sums.push_back(a.sum);
+    counts.push_back(a.count);
+    last_ts.push_back(a.last_ts_us);
+    last_values.push_back(a.last_value);
+  }
+  // `table` is one of three names fixed in the code. The merge is Aggregate::Merge in SQL.
+  std::string sql = absl::StrCat(
+      "INSERT INTO ", tx.quote_name(table),
+      " AS r (point_id, bucket_us, tenant_id, min, max, sum, count, last_ts_us, last_value) "
+      "SELECT p, b, $3, mn, mx, s, c, lt, lv FROM unnest($1::uuid[], $2::bigint[], $4::float8[], $5::float8[], "
+      "$6::float8[], $7::bigint[], $8::bigint[], $9::float8[]) AS u (p, b, mn, mx, s, c, lt, lv) ORDER BY p, b "
+      "ON CONFLICT (point_id, bucket_us) DO UPDATE SET min = least(r.min, excluded.min), "
+      "max = greatest(r.max, excluded.max), sum = r.sum + excluded.sum, count = r.count + excluded.count, "
+      "last_value = CASE WHEN excluded.last_ts_us >= r.last_ts_us THEN excluded.last_value ELSE r.last_value END, "
+      "last_ts_us = greatest(r.last_ts_us, excluded.last_ts_us)");
+  tx.exec_params(sql, TextArray(points), ArrayText(buckets), tenant, ArrayText(mins), ArrayText(maxs), ArrayText(sums),
+                 ArrayText(counts), ArrayText(last_ts), ArrayText(last_values));
+}
+
+void SampleStore::UpdateStates(pqxx::work& tx, const std::vector<PointState>& states) {
+  if (states.empty()) return;
+  std::vector<std::string> points;
+  std::vector<int64_t> last_ts, samples;
+  std::vector<double> values;
+  std::vector<int16_t> qualities;
+  for (const PointState& s : states) {
+    points.push_back(s.point_id);
+    last_ts.push_back(s.last_ts_us);
+    values.push_back(s.last_value);
+    qualities.push_back(s.last_quality);
+    samples.push_back(s.samples);
+  }
+  static constexpr char kSql[] =
+      "UPDATE point_state s SET last_ts_us = u.t, last_value = u.v, last_quality = u.q, samples = u.n "
+      "FROM unnest($1::uuid[], $2::bigint[], $3::float8[], $4::smallint[], $5::bigint[]) AS u (p, t, v, q, n) "
+      "WHERE s.point_id = u.p";
+  tx.exec_params(kSql, TextArray(points), ArrayText(last_ts), ArrayText(values), ArrayText(qualities),
+                 ArrayText(samples));
+}
+
+std::vector<SampleStore::RawRow> SampleStore::ReadRaw(pqxx::work& tx, const std::string& point_id, int64_t start_us,
+                                                      int64_t end_us, int64_t limit) {
+  static constexpr char kSql[] =
+      "SELECT u.t, u.v, coalesce(b.quality[u.n], 1) FROM sample_block b, "
+      "unnest(b.ts_us, b.vals) WITH ORDINALITY AS u (t, v, n) "
+      "WHERE b.point_id = $1 AND b.day >= DATE '1970-01-01' + ($2 / 86400000000)::int "
+      "AND b.day <= DATE '1970-01-01' + ($3 / 86400000000)::int AND b.t_max_us >= $2 AND b.t_min_us < $3 "
+      "AND u.t >= $2 AND u.t < $3 ORDER BY u.t LIMIT $4";
+  std::vector<RawRow> out;
+  for (const auto& row : tx.exec_params(kSql, point_id, start_us, end_us, limit)) {
+    out.push_back({row[0].as<int64_t>(), row[1].as<double>(), static_cast<int16_t>(row[2].as<int>())});
+  }
+  return out;
+}
+
+std::vector<SampleStore::BucketRow> SampleStore::ReadRollup(pqxx::work& tx, const std::string& table,
+                                                            const std::string& point_id, int64_t start_us,
+                                                            int64_t end_us) {
+  std::string sql =
+      absl::StrCat("SELECT bucket_us, min, max, sum, count, last_ts_us, last_value FROM ", tx.quote_name(table),
+                   " WHERE point_id = $1 AND bucket_us >= $2 AND bucket_us < $3 ORDER BY bucket_us");
+  std::vector<BucketRow> out;
+  for (const auto& row : tx.exec_params(sql, point_id, start_us, end_us)) {
+    out.push_back({row[0].as<int64_t>(), Aggregate{.min = row[1].as<double>(),
+                                                   .max = row[2].as<double>(),
+                                                   .sum = row[3].as<double>(),
+                                                   .count = row[4].as<int64_t>(),
+                                                   .last_ts_us = row[5].as<int64_t>(),
+                                                   .last_value = row[6].as<double>()}});
+  }
+  return out;
+}
+
+std::vector<PointState> SampleStore::ReadStates(pqxx::work& tx, const std::vector<std::string>& point_ids) {
+  static constexpr char kSql[] =
+      "SELECT point_id, last_ts_us, last_value, last_quality, samples FROM point_state "
+      "WHERE point_id = ANY($1::uuid[]) AND samples > 0";
+  std::vector<PointState> out;
+  for (const auto& row : tx.exec_params(kSql, TextArray(point_ids))) {
+    out.push_back({.point_id = row[0].as<std::string>(),
+                   .last_ts_us = row[1].as<int64_t>(),
+                   .last_value = row[2].as<double>(),
+                   .last_quality = static_cast<int16_t>(row[3].as<int>()),
+                   .samples = row[4].as<int64_t>()});
+  }
+  return out;
+}
+
+}  // namespace ptd::telemetry
