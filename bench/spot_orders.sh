@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Spot order placement end to end over gRPC (each order one transaction with its trades and outbox events,
-# synchronous commit), next to pgbench -S and pgbench's default (TPC-B-like) TPS on the same PostgreSQL,
-# in the same run. Starts its own PostgreSQL and Redis (tools/lib/servers.sh) in a temporary folder and
-# ptd-trading on them; prints the median of ROUNDS rounds of each.
+# Spot order placement end to end over gRPC (orders group-committed with their trades and outbox events,
+# synchronous commit, each answered after its commit), next to pgbench -S and pgbench's default (TPC-B-like)
+# TPS on the same PostgreSQL, in the same run. Starts its own PostgreSQL and Redis (tools/lib/servers.sh) in a
+# temporary folder and ptd-trading on them; prints the median of ROUNDS rounds of each.
 #
 #   bench/spot_orders.sh [BUILD_DIR]          (default: build; needs ptd-trading and spot_orders_load built)
 #
@@ -53,6 +53,7 @@ tps() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 : >"$dir/select" ; : >"$dir/tpcb" ; : >"$dir/spot" ; : >"$dir/spot.lines"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$rounds"); do
   pgbench $pg -S -c "$clients" -j 2 -T "$seconds" pgbench 2>/dev/null | tps >>"$dir/select"
   pgbench $pg -c "$clients" -j 2 -T "$seconds" pgbench 2>/dev/null | tps >>"$dir/tpcb"
@@ -68,10 +69,11 @@ tpcb_tps=$(median <"$dir/tpcb")
 spot_ops=$(median <"$dir/spot")
 echo
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); PostgreSQL $(psql $pg -d postgres -qAt -c 'SHOW server_version'), synchronous_commit=$(psql $pg -d postgres -qAt -c 'SHOW synchronous_commit'), fsync=$(psql $pg -d postgres -qAt -c 'SHOW fsync')"
+echo "load average (1, 5, 15 min): $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 echo "settings: $clients clients, ${seconds}s per run, median of $rounds rounds, pgbench scale $scale, spot orders over $commodities commodities"
 printf '%-62s %12s\n' "workload" "per second"
 printf '%-62s %12.0f\n' "pgbench -S (select only)" "$select_tps"
 printf '%-62s %12.0f\n' "pgbench default (TPC-B-like)" "$tpcb_tps"
-printf '%-62s %12.0f\n' "PlaceSpotOrder over gRPC (order + trades + outbox, 1 txn)" "$spot_ops"
+printf '%-62s %12.0f\n' "PlaceSpotOrder over gRPC (orders + trades + outbox, group commit)" "$spot_ops"
 awk -v s="$spot_ops" -v t="$tpcb_tps" 'BEGIN {printf "spot orders / pgbench default = %.2f (goal >= 0.70)\n", s / t}'
 echo "spot runs:"; sed 's/^/  /' "$dir/spot.lines"
