@@ -112,10 +112,15 @@ Gateway::Gateway(GatewayOptions options, const RouteTable& routes, google::proto
                              .Help("Requests let through because Redis could not be asked about the rate limit")
                              .Register(*registry_)
                              .Add({})) {
+  if (options_.log_requests && options_.log_level <= log::Level::kWarn) request_log_ = std::make_unique<RequestLog>();
   for (const auto& route : routes_.routes()) {
     prototypes_[route.get()] = {message_factory.GetPrototype(route->method->input_type()),
                                 message_factory.GetPrototype(route->method->output_type())};
   }
+}
+
+void Gateway::FlushLog() {
+  if (request_log_) request_log_->Flush();
 }
 
 void Gateway::SetReadiness(Readiness readiness) {
@@ -188,21 +193,23 @@ void Gateway::Finish(std::shared_ptr<Exchange> exchange, HttpResponse response, 
     }
     histogram->Observe(seconds);
   }
-  if (options_.log_requests) {
-    log::ScopedRequestId scoped(exchange->request_id);
+  const bool warn = status >= 500;
+  if (request_log_ && (warn || options_.log_level <= log::Level::kInfo)) {
     std::string_view target(exchange->request.target().data(), exchange->request.target().size());
-    nlohmann::json fields = {{"method", method},
-                             {"path", target.substr(0, target.find('?'))},
-                             {"route", exchange->route_label},
-                             {"status", status},
-                             {"duration_ms", seconds * 1000},
-                             {"remote", exchange->peer.address}};
-    if (!grpc_code.empty()) fields["grpc_code"] = grpc_code;
+    RequestLog::Entry entry{.warn = warn,
+                            .request_id = exchange->request_id,
+                            .method = method,
+                            .path = target.substr(0, target.find('?')),
+                            .route = exchange->route_label,
+                            .status = status,
+                            .duration_ms = seconds * 1000,
+                            .remote = exchange->peer.address,
+                            .grpc_code = grpc_code};
     if (exchange->identity) {
-      fields["tenant"] = exchange->identity->tenant;
-      fields["subject"] = exchange->identity->subject;
+      entry.tenant = &exchange->identity->tenant;
+      entry.subject = &exchange->identity->subject;
     }
-    log::Write(status >= 500 ? log::Level::kWarn : log::Level::kInfo, "http request", fields);
+    request_log_->Add(entry);
   }
   exchange->respond(std::move(response));
 }

@@ -16,12 +16,14 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "libs/core/log.h"
 #include "services/gateway/authenticator.h"
 #include "services/gateway/backends.h"
 #include "services/gateway/domain/route_table.h"
 #include "services/gateway/domain/transcoder.h"
 #include "services/gateway/http_server.h"
 #include "services/gateway/rate_limiter.h"
+#include "services/gateway/request_log.h"
 
 // The HTTP handler of the gateway. For each request:
 //   request id (X-Request-Id if usable, else a new one; echoed) -> CORS -> built-in endpoints (/healthz,
@@ -42,6 +44,7 @@ struct GatewayOptions {
   RateLimit api_key_limit;
   RateLimit anonymous_limit;  // per client address, for methods that allow anonymous calls
   bool log_requests = true;
+  log::Level log_level = log::Level::kInfo;  // request lines are info, or warn for 5xx
 };
 
 // What /readyz reports: every dependency and its state.
@@ -65,6 +68,9 @@ class Gateway {
 
   void SetReadiness(Readiness readiness);
 
+  // Writes the request log lines still buffered (they are written every 100 ms anyway).
+  void FlushLog();
+
  private:
   struct Exchange;  // one request in flight
   struct Prototypes {
@@ -87,6 +93,7 @@ class Gateway {
   std::shared_ptr<prometheus::Registry> registry_;
   std::string openapi_json_;
   std::function<void()> before_metrics_scrape_;
+  std::unique_ptr<RequestLog> request_log_;  // null when requests are not logged
 
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_;

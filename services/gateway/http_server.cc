@@ -23,12 +23,20 @@ namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 
 struct HttpServer::Impl {
+  explicit Impl(HttpServerOptions o) : options(std::move(o)) {
+    // One event loop per thread, each connection on one of them: a request is read, handled and answered
+    // without handing it between threads (a thread wake-up costs more than most of the work).
+    for (int i = 0; i < std::max(1, options.threads); ++i) contexts.push_back(std::make_unique<net::io_context>(1));
+    acceptor.emplace(*contexts[0]);
+  }
+
   HttpServerOptions options;
   HttpHandler handler;
   HttpRejectHandler reject;
-  net::io_context ioc;
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  size_t next_context = 0;  // of the next connection; used by the accepting thread only
   std::optional<ssl::context> tls;
-  tcp::acceptor acceptor{ioc};
+  std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::atomic<int> in_flight{0};
   std::atomic<bool> stopping{false};
@@ -123,16 +131,43 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         std::move(request), peer_, [self = this->shared_from_this(), keep_alive, version](HttpResponse&& res) mutable {
           keep_alive = keep_alive && !self->server_.stopping.load();
           if constexpr (std::is_same_v<Stream, PlainStream>) {
-            // No operation is pending on the connection while its request is being handled, so the
-            // write may start on the answering thread (often gRPC's): a thread wake-up less per request.
-            // Its completion runs on the connection's strand as usual.
-            self->Write(std::move(res), keep_alive, version, /*counted=*/true);
+            self->Answer(std::move(res), keep_alive, version);
           } else {
             net::post(self->stream_.get_executor(), [self, res = std::move(res), keep_alive, version]() mutable {
               self->Write(std::move(res), keep_alive, version, /*counted=*/true);
             });
           }
         });
+  }
+
+  // Plain HTTP: the response is written right away on the answering thread (often gRPC's), and the next
+  // request's read is started there too. No operation is pending on the connection while its request is being
+  // handled, so this is safe, and the connection's own thread is woken only when the next request arrives
+  // (instead of once more for the write's completion). Only what the socket does not take at once is left to
+  // an asynchronous write.
+  void Answer(HttpResponse&& res, bool keep_alive, unsigned version) {
+    auto response = std::make_shared<HttpResponse>(std::move(res));
+    response->version(version);
+    response->keep_alive(keep_alive);
+    response->prepare_payload();
+    auto serializer = std::make_shared<http::response_serializer<http::string_body>>(*response);
+    beast::error_code ec;
+    stream_.socket().non_blocking(true, ec);
+    if (!ec) http::write(stream_.socket(), *serializer, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      beast::get_lowest_layer(stream_).expires_after(ToChrono(server_.options.idle_timeout));
+      http::async_write(stream_, *serializer,
+                        [self = this->shared_from_this(), response, serializer, keep_alive](
+                            beast::error_code ec, size_t) { self->AfterAnswer(ec, keep_alive); });
+      return;
+    }
+    AfterAnswer(ec, keep_alive);
+  }
+
+  void AfterAnswer(beast::error_code ec, bool keep_alive) {
+    server_.in_flight.fetch_sub(1);
+    if (ec || !keep_alive) return Close();
+    ReadHeader();
   }
 
   void Write(HttpResponse&& res, bool keep_alive, unsigned version, bool counted) {
@@ -200,9 +235,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 }  // namespace
 
 void HttpServer::Impl::Accept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+  net::io_context& context = *contexts[next_context++ % contexts.size()];
+  acceptor->async_accept(context, [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
-      if (!acceptor.is_open()) return;  // stopping
+      if (!acceptor->is_open()) return;  // stopping
       log::Warn("http accept failed", {{"error", ec.message()}});
       return Accept();
     }
@@ -222,8 +258,7 @@ void HttpServer::Impl::Accept() {
 }
 
 HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler, HttpRejectHandler reject)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->options = std::move(options);
+    : impl_(std::make_unique<Impl>(std::move(options))) {
   impl_->handler = std::move(handler);
   impl_->reject = std::move(reject);
 }
@@ -256,7 +291,7 @@ absl::Status HttpServer::Start() {
   auto address = net::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("HTTP address: bad host \"", host, "\""));
   tcp::endpoint endpoint(address, static_cast<uint16_t>(port));
-  auto& acceptor = impl_->acceptor;
+  auto& acceptor = *impl_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
@@ -264,8 +299,12 @@ absl::Status HttpServer::Start() {
   if (ec) return absl::UnavailableError(absl::StrCat("cannot listen on ", o.address, ": ", ec.message()));
   port_ = acceptor.local_endpoint().port();
   impl_->Accept();
-  for (int i = 0; i < std::max(1, o.threads); ++i) {
-    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (auto& context : impl_->contexts) {
+    // Kept running while idle: connections come and go.
+    impl_->threads.emplace_back([context = context.get()] {
+      auto work = net::make_work_guard(*context);
+      context->run();
+    });
   }
   return absl::OkStatus();
 }
@@ -274,13 +313,13 @@ void HttpServer::Stop(absl::Duration drain) {
   if (impl_->stopped) return;
   impl_->stopped = true;
   impl_->stopping.store(true);
-  net::post(impl_->ioc, [this] {
+  net::post(*impl_->contexts[0], [this] {
     beast::error_code ignored;
-    impl_->acceptor.close(ignored);
+    impl_->acceptor->close(ignored);
   });
   absl::Time deadline = absl::Now() + drain;
   while (impl_->in_flight.load() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
-  impl_->ioc.stop();
+  for (auto& context : impl_->contexts) context->stop();
   for (std::thread& t : impl_->threads) {
     if (t.joinable()) t.join();
   }

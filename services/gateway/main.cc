@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
       "PTDCloud gateway: HTTP/JSON for apps onto every service's gRPC API (from the google.api.http annotations), "
       "identity (enterprises, users, API keys, tokens), rate limits, OpenAPI.",
       {{"http-address", "127.0.0.1:8080", "host:port to serve HTTP (or HTTPS) on"},
-       {"http-threads", "4", "threads serving HTTP connections (they also wait on Redis for rate limits)"},
+       {"http-threads", "2", "threads serving HTTP connections, each with its own event loop (one per core is plenty)"},
        {"grpc-address", "127.0.0.1:50050", "host:port to serve ptd.gateway.v1.IdentityService over gRPC on"},
        {"metrics-address", "", "host:port for a separate Prometheus /metrics; the HTTP port serves /metrics anyway"},
        {"backends", "", "comma-separated package=host:port, e.g. ptd.trading.v1=127.0.0.1:50051"},
@@ -210,7 +210,8 @@ int main(int argc, char** argv) {
       .tenant_limit = RateLimitOrExit(config, "tenant-rate-limit"),
       .api_key_limit = RateLimitOrExit(config, "api-key-rate-limit"),
       .anonymous_limit = RateLimitOrExit(config, "anonymous-rate-limit"),
-      .log_requests = config.BoolOrExit("log-requests")};
+      .log_requests = config.BoolOrExit("log-requests"),
+      .log_level = level};
   ptd::gateway::Gateway gateway(options, *routes, message_factory, **backends, authenticator, &rate_limiter, registry,
                                 openapi, [&] { process_metrics.Update(); });
 
@@ -261,6 +262,7 @@ int main(int argc, char** argv) {
                                      {"tls", !config.Get("tls-cert").empty()}});
   server.Wait();
   http.Stop(config.DurationOrExit("drain-timeout"));
+  gateway.FlushLog();
   stopping.store(true);
   readiness.join();
   ptd::log::Info("gateway stopped");
