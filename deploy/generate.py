@@ -23,6 +23,7 @@ MONITORING = ROOT / "k8s/monitoring"
 SERVICES = {
     "gateway": "Gateway",
     "trading": "Trading",
+    "telemetry": "Telemetry",
 }
 
 NOT_PROBES = 'grpc_service!~"grpc[.]health[.]v1[.]Health|grpc[.]reflection[.].*"'
@@ -236,7 +237,36 @@ def gateway_domain(b):
             w=12, description="429: a tenant or API key over its rate limit; 401: bad or expired credentials.")
 
 
-DOMAIN = {"trading": trading_domain, "gateway": gateway_domain}
+def telemetry_domain(b):
+    s = 'job="telemetry",namespace=~"$namespace"'
+    b.row("Ingest")
+    b.panel("timeseries", "Samples per second by result",
+            [(f"sum by (result) (rate(ptd_telemetry_samples_total{{{s}}}[{RATE}]))", "{{result}}")],
+            unit="ops", stack=True,
+            description="accepted: stored now; duplicate: already stored (an edge gateway's retry); rejected: "
+                        "unknown device or point, out of range, NaN, outside the late window or future tolerance.")
+    b.panel("timeseries", "Ingest batch latency p50 / p95 / p99",
+            [(f"histogram_quantile({q}, sum by (le) (rate(ptd_telemetry_ingest_batch_seconds_bucket{{{s}}}[{RATE}])))",
+              f"p{int(q * 100)}") for q in (0.5, 0.95, 0.99)],
+            unit="s", description="Checks, transaction (samples, rollups, alarms) and commit of one batch, unary "
+                                  "or streamed. Alert PtdTelemetryIngestSlow at p99 over 1 s for 15 minutes.")
+    b.panel("timeseries", "Samples per batch p50 / p99",
+            [(f"histogram_quantile({q}, sum by (le) (rate(ptd_telemetry_ingest_batch_samples_bucket{{{s}}}[{RATE}])))",
+              f"p{int(q * 100)}") for q in (0.5, 0.99)],
+            description="Large batches are an edge gateway catching up after an outage (PTD_MAX_BATCH_SAMPLES caps them).")
+    b.row("Alarms and live feed")
+    b.panel("timeseries", "Alarms raised per minute by tenant (top 10)",
+            [(f"topk(10, sum by (tenant) (rate(ptd_telemetry_alarms_raised_total{{{s}}}[{RATE}])) * 60)",
+              "{{tenant}}")],
+            w=12, description="Alert PtdTelemetryAlarmStorm at 100 in 5 minutes for one tenant.")
+    b.panel("timeseries", "Live publish failures per minute",
+            [(f"sum(rate(ptd_telemetry_live_publish_failures_total{{{s}}}[{RATE}])) * 60", "failures")],
+            w=12, description="Failed Redis writes of latest values or live updates: the samples are stored, but "
+                              "GetLatest may answer older values and WatchLive misses updates. "
+                              "Alert PtdTelemetryLivePublishFailing.")
+
+
+DOMAIN = {"trading": trading_domain, "gateway": gateway_domain, "telemetry": telemetry_domain}
 
 
 def service_board(name, title):
