@@ -100,6 +100,54 @@ else
   echo "skip: $gateway is not built"
 fi
 
+# --- telemetry: its ingest, alarm and live-feed metrics, when it is built
+telemetry=$build/services/telemetry/ptd-telemetry
+if [ -x "$telemetry" ]; then
+  m_grpc=$(free_port); m_metrics=$(free_port)
+  PTD_GRPC_ADDRESS=127.0.0.1:$m_grpc PTD_METRICS_ADDRESS=127.0.0.1:$m_metrics PTD_PG_URL=$pg_url \
+    PTD_REDIS_URL=$PTD_REDIS_URL PTD_INTERNAL_TOKEN=$token PTD_LOG_LEVEL=warn \
+    "$telemetry" >"$work/telemetry.log" 2>&1 &
+  pids+=($!)
+  wait_http "http://127.0.0.1:$m_metrics/metrics" telemetry "$work/telemetry.log"
+  echo "telemetry health check: grpc-status $(grpc_call "$m_grpc" /grpc.health.v1.Health/Check)"
+  # ptd_telemetry_alarms_raised_total has a tenant label: it has a series only once an alarm is raised. So register
+  # a plant, line, device and data point with a threshold rule, and ingest one sample above it (and one the data
+  # point refuses, for result="rejected"). The requests are written in Protobuf text format and encoded by protoc.
+  proto_path=(-I"$root/proto" -I/usr/share/gocode/src/github.com/gogo/googleapis -I/usr/include)
+  telemetry_call() {  # telemetry_call METHOD REQUEST_TYPE TEXT: prints the answer's field 1 (the new object's id)
+    local method=$1 type=$2 text=$3 out=$work/telemetry-$1
+    printf '%s' "$text" | protoc "${proto_path[@]}" --encode="ptd.telemetry.v1.$type" ptd/telemetry/v1/telemetry.proto |
+      python3 -c 'import struct, sys; d = sys.stdin.buffer.read(); sys.stdout.buffer.write(b"\0" + struct.pack(">I", len(d)) + d)' |
+      curl -s --http2-prior-knowledge -o "$out.body" -D "$out.headers" -H 'content-type: application/grpc' \
+        -H 'te: trailers' -H "x-ptd-internal-token: $token" -H "x-ptd-tenant: deploy-metrics" \
+        -H "x-ptd-subject: ops" -H "x-ptd-roles: admin" --data-binary @- \
+        "http://127.0.0.1:$m_grpc/ptd.telemetry.v1.TelemetryService/$method"
+    if ! grep -qi '^grpc-status: 0' "$out.headers"; then
+      echo "metrics_exported: telemetry $method failed:" >&2
+      tr -d '\r' <"$out.headers" | grep -i '^grpc-' >&2
+      return 1
+    fi
+    tail -c +6 "$out.body" | protoc --decode_raw | sed -n 's/^1: "\(.*\)"$/\1/p'
+  }
+  now_us=$(python3 -c 'import time; print(int(time.time() * 1e6))')
+  plant=$(telemetry_call CreatePlant CreatePlantRequest 'idempotency_key: "p" plant { code: "DM-01" name: "deploy metrics" }')
+  line=$(telemetry_call CreateLine CreateLineRequest \
+    "idempotency_key: \"l\" plant_id: \"$plant\" line { code: \"L1\" name: \"line\" }")
+  device=$(telemetry_call CreateDevice CreateDeviceRequest \
+    "idempotency_key: \"d\" line_id: \"$line\" device { code: \"oven-1\" name: \"oven\" }")
+  point=$(telemetry_call CreateDataPoint CreateDataPointRequest "idempotency_key: \"t\" device_id: \"$device\"
+    point { code: \"temperature\" kind: POINT_KIND_SENSOR unit: \"C\" expected_interval_ms: 1000 max_value: 1000 }")
+  telemetry_call CreateAlarmRule CreateAlarmRuleRequest "idempotency_key: \"r\" point_id: \"$point\"
+    rule { name: \"too hot\" kind: ALARM_RULE_KIND_THRESHOLD severity: SEVERITY_WARNING high: 100 }" >/dev/null
+  telemetry_call Ingest IngestRequest "series { device_id: \"$device\" point: \"temperature\"
+    time_unix_us: [$((now_us - 1000000)), $now_us] values: [150, 5000] }" >/dev/null
+  echo "telemetry: plant, line, device, data point and alarm rule created; one sample raised an alarm"
+  curl -sf "http://127.0.0.1:$m_metrics/metrics" >"$work/telemetry.metrics"
+  started+=(telemetry)
+else
+  echo "skip: $telemetry is not built"
+fi
+
 python3 - "$root" "$build" "$work" "${started[@]}" <<'PY'
 import pathlib, re, sys
 sys.path.insert(0, str(pathlib.Path(sys.argv[1]) / "tests/deploy"))
