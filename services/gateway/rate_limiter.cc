@@ -82,27 +82,21 @@ absl::StatusOr<RateLimit> ParseRateLimit(const std::string& text) {
   return limit;
 }
 
-absl::StatusOr<RateDecision> RateLimiter::Take(const std::vector<Bucket>& buckets) {
-  static const std::string sha = ScriptSha1();
-  std::vector<std::string> keys;
-  std::vector<std::string> args;
-  for (const Bucket& b : buckets) {
-    if (!b.limit.enabled()) continue;
-    keys.push_back(b.key);
-    args.push_back(absl::StrCat(b.limit.per_second));
-    args.push_back(absl::StrCat(b.limit.burst));
-  }
-  if (keys.empty()) return RateDecision{};
-  const std::string held_key = absl::StrJoin(keys, "\n");
+RateLimiter::RateLimiter(redis::Client& redis, int max_ahead) : redis_(redis), max_ahead_(max_ahead) {
+  if (max_ahead_ > 1) fetcher_ = std::thread([this] { FetchLoop(); });
+}
+
+RateLimiter::~RateLimiter() {
   {
     absl::MutexLock lock(&mu_);
-    auto it = held_.find(held_key);
-    if (it != held_.end() && it->second > 0) {
-      --it->second;
-      return RateDecision{};
-    }
+    stopping_ = true;
   }
-  args.push_back(absl::StrCat(max_ahead_));
+  if (fetcher_.joinable()) fetcher_.join();
+}
+
+absl::StatusOr<redis::Value> RateLimiter::Run(const std::vector<std::string>& keys,
+                                              const std::vector<std::string>& args) {
+  static const std::string sha = ScriptSha1();
   auto command = [&](const std::string& verb, const std::string& script_or_sha) {
     std::vector<std::string> argv = {verb, script_or_sha, absl::StrCat(keys.size())};
     argv.insert(argv.end(), keys.begin(), keys.end());
@@ -115,13 +109,73 @@ absl::StatusOr<RateDecision> RateLimiter::Take(const std::vector<Bucket>& bucket
   if (reply->type != redis::Value::Type::kArray || reply->elements.size() != 3) {
     return absl::InternalError(absl::StrCat("rate-limit script answered ", reply->DebugString()));
   }
+  return reply;
+}
+
+void RateLimiter::FetchLoop() {
+  while (true) {
+    std::vector<Fetch> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &RateLimiter::FetchDue));
+      if (stopping_) return;
+      batch.swap(fetches_);
+    }
+    for (Fetch& fetch : batch) {
+      absl::StatusOr<redis::Value> reply = Run(fetch.keys, fetch.args);
+      // A fetch ahead of need holds everything it is granted (the request that triggered it was served from
+      // tokens already held). A refusal or an error grants nothing; the next requests ask themselves.
+      absl::MutexLock lock(&mu_);
+      Held& held = held_[fetch.held_key];
+      held.fetching = false;
+      if (reply.ok() && reply->elements[0].integer == 1) {
+        int64_t ahead = reply->elements[2].integer;
+        held.tokens += 1 + ahead;
+        held.plenty = ahead >= max_ahead_;
+      } else {
+        held.plenty = false;
+      }
+    }
+  }
+}
+
+absl::StatusOr<RateDecision> RateLimiter::Take(const std::vector<Bucket>& buckets) {
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+  for (const Bucket& b : buckets) {
+    if (!b.limit.enabled()) continue;
+    keys.push_back(b.key);
+    args.push_back(absl::StrCat(b.limit.per_second));
+    args.push_back(absl::StrCat(b.limit.burst));
+  }
+  if (keys.empty()) return RateDecision{};
+  args.push_back(absl::StrCat(max_ahead_));
+  std::string held_key = absl::StrJoin(keys, "\n");
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = held_.find(held_key);
+    if (it != held_.end() && it->second.tokens > 0) {
+      Held& held = it->second;
+      --held.tokens;
+      if (held.plenty && !held.fetching && held.tokens <= max_ahead_ / 2 && fetcher_.joinable()) {
+        held.fetching = true;
+        fetches_.push_back({held_key, std::move(keys), std::move(args)});
+      }
+      return RateDecision{};
+    }
+  }
+  absl::StatusOr<redis::Value> reply = Run(keys, args);
+  if (!reply.ok()) return reply.status();
   RateDecision decision;
   decision.allowed = reply->elements[0].integer == 1;
   decision.retry_after = absl::Milliseconds(reply->elements[1].integer);
-  if (int64_t ahead = reply->elements[2].integer; ahead > 0) {
+  int64_t ahead = reply->elements[2].integer;
+  if (decision.allowed) {
     absl::MutexLock lock(&mu_);
     if (held_.size() > 100000) held_.clear();  // tokens of idle tenants: dropping them only under-admits
-    held_[held_key] += ahead;
+    Held& held = held_[std::move(held_key)];
+    held.tokens += ahead;
+    held.plenty = ahead >= max_ahead_;
   }
   return decision;
 }

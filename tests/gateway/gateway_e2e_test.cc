@@ -671,6 +671,23 @@ TEST_CASE("gateway: tokens taken ahead from a full bucket never let two processe
   CHECK(passed == 40);
 }
 
+TEST_CASE("gateway: tokens fetched in the background while a bucket is far from empty never exceed the limit") {
+  // 300 tokens: each process takes 17 at a time and fetches the next 17 in the background once it holds 8;
+  // near the end every request asks Redis again. Together they pass exactly 300.
+  Platform platform({"--tenant-rate-limit=0.01:300", "--rate-limit-take-ahead=16"});
+  int second_port = 0;
+  auto second = platform.StartGateway({"--tenant-rate-limit=0.01:300", "--rate-limit-take-ahead=16"}, &second_port);
+  HttpClient a(platform.port());
+  HttpClient b(second_port);
+  Session s = RegisterAndLogin(a);
+  int passed = 0;
+  for (int i = 0; i < 400; ++i) {
+    HttpClient& http = i % 2 == 0 ? a : b;
+    if (http.Get("/v1/verticals", s.auth()).status == 200) ++passed;
+  }
+  CHECK(passed == 300);
+}
+
 TEST_CASE("gateway: an API key has its own bucket besides its tenant's") {
   Platform platform({"--api-key-rate-limit=0.1:3"});
   HttpClient http(platform.port());
