@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <map>
-#include <semaphore>
 #include <set>
 #include <vector>
 
@@ -288,13 +287,16 @@ struct SpotMarketService::Pending {
   // kCancel
   std::string order_id;
 
-  // The answer, written by the committer thread; read by the caller once `answered`.
+  // The answer, written by the committer thread; read by the caller once `done`.
   absl::Status status;
   SpotOrderRow order;                // as placed (right after its own match), or as cancelled
   std::vector<SpotTradeRow> trades;  // the placed order's trades as taker
   bool repeated = false;             // the idempotency key was used before: `order` is that order
   int64_t cancelled_milli = 0;
-  std::binary_semaphore answered{0};  // released by the committer once the answer is set
+  // Set by the committer once the answer is; both guarded by the service's queue_mu_, so that the caller
+  // can only return (and destroy this) after the committer is done with it.
+  bool done = false;
+  std::condition_variable answered;
 
   void ClearAnswer() {
     status = absl::OkStatus();
@@ -589,12 +591,10 @@ absl::StatusOr<SpotMarketService::Book*> SpotMarketService::BookFor(const std::s
 // and answers every request in it, then takes what queued meanwhile. While one batch waits for its commit,
 // the next one queues: under load each transaction carries many orders.
 void SpotMarketService::Submit(Pending& p) {
-  {
-    std::lock_guard lock(queue_mu_);
-    queue_.push_back(&p);
-  }
+  std::unique_lock lock(queue_mu_);
+  queue_.push_back(&p);
   queued_.notify_one();
-  p.answered.acquire();
+  p.answered.wait(lock, [&] { return p.done; });
 }
 
 void SpotMarketService::CommitLoop() {
@@ -609,8 +609,11 @@ void SpotMarketService::CommitLoop() {
     }
     lock.unlock();
     CommitBatch(batch);
-    for (Pending* p : batch) p->answered.release();
     lock.lock();
+    for (Pending* p : batch) {
+      p->done = true;
+      p->answered.notify_one();
+    }
   }
 }
 
@@ -618,9 +621,10 @@ void SpotMarketService::CommitBatch(const std::vector<Pending*>& batch) {
   absl::Status status = RunBatch(batch);
   if (status.ok()) return;
   // The transaction rolled back as a whole, so nothing of it happened: each request alone gets its own
-  // answer (one bad request must not fail the others). Not after a commit of unknown outcome: the batch may
-  // have committed, and a cancel run again would then be refused.
-  if (batch.size() > 1 && !absl::IsUnknown(status)) {
+  // answer (one bad request must not fail the others). Not after a commit of unknown outcome (the batch may
+  // have committed, and a cancel run again would then be refused), nor when no connection was free (each
+  // would wait as long again).
+  if (batch.size() > 1 && !absl::IsUnknown(status) && !absl::IsResourceExhausted(status)) {
     log::Warn("spot batch failed, committing its requests one by one",
               {{"requests", batch.size()}, {"status", status.ToString()}});
     for (Pending* p : batch) {
