@@ -66,6 +66,21 @@ absl::StatusOr<v1::Alarm> Apply(pqxx::work& tx, RuleRow& rule, const AlarmTransi
 
 }  // namespace
 
+AlarmEngine::AlarmEngine(prometheus::Registry* registry) {
+  if (registry == nullptr) return;
+  raised_ = &prometheus::BuildCounter()
+                 .Name("ptd_telemetry_alarms_raised_total")
+                 .Help("Alarms raised by alarm rules, per tenant")
+                 .Register(*registry);
+}
+
+void AlarmEngine::CountRaised(const std::string& tenant, const std::vector<v1::Alarm>& changed) {
+  if (raised_ == nullptr) return;
+  for (const v1::Alarm& a : changed) {
+    if (a.state() == v1::ALARM_STATE_ACTIVE && a.history_size() == 1) raised_->Add({{"tenant", tenant}}).Increment();
+  }
+}
+
 absl::StatusOr<std::vector<v1::Alarm>> AlarmEngine::OnSamples(
     pqxx::work& tx, const std::string& tenant, const absl::flat_hash_map<std::string, NewSamples>& samples) {
   std::vector<std::string> point_ids;

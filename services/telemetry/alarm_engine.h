@@ -1,6 +1,10 @@
 #ifndef PTD_SERVICES_TELEMETRY_ALARM_ENGINE_H_
 #define PTD_SERVICES_TELEMETRY_ALARM_ENGINE_H_
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/registry.h>
+
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -20,6 +24,9 @@ inline constexpr char kEventStream[] = "ptd.telemetry.events";
 
 class AlarmEngine {
  public:
+  // `registry` (nullable) receives ptd_telemetry_alarms_raised_total{tenant}.
+  explicit AlarmEngine(prometheus::Registry* registry);
+
   struct NewSamples {
     std::string device_id;
     std::vector<Sample> samples;  // in time order, all newer than what the point had
@@ -34,8 +41,14 @@ class AlarmEngine {
   absl::StatusOr<std::vector<std::pair<std::string, v1::Alarm>>> SweepNoData(pg::Pool& pool, int64_t now_us);
 
   // A user acknowledges an alarm: NOT_FOUND for another tenant's, FAILED_PRECONDITION when already acknowledged.
+  // After the commit that made `changed`: counts the alarms among them that were raised.
+  void CountRaised(const std::string& tenant, const std::vector<v1::Alarm>& changed);
+
   absl::StatusOr<v1::Alarm> Acknowledge(pqxx::work& tx, const std::string& tenant, const std::string& alarm_id,
                                         const std::string& by, const std::string& comment);
+
+ private:
+  prometheus::Family<prometheus::Counter>* raised_ = nullptr;
 };
 
 }  // namespace ptd::telemetry

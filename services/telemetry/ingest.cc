@@ -226,7 +226,10 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Ingest(const Caller& caller, const 
         late_times.push_back(s.ts_us);
       }
     }
-    auto stored = SampleStore::FindStored(tx, late_points, late_times);
+    absl::StatusOr<absl::flat_hash_set<std::pair<std::string, int64_t>>> found_stored =
+        SampleStore::FindStored(tx, late_points, late_times);
+    if (!found_stored.ok()) return found_stored.status();
+    const auto& stored = *found_stored;
 
     std::vector<PointBlocks> blocks;
     std::vector<std::pair<std::string, std::pair<int64_t, Aggregate>>> minutes, hours, days;
@@ -299,6 +302,7 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Ingest(const Caller& caller, const 
     metrics_->batch_seconds->Observe(absl::ToDoubleSeconds(absl::Now() - started));
     metrics_->batch_samples->Observe(static_cast<double>(total));
   }
+  alarms_.CountRaised(caller.tenant_id, outcome->alarms);
   live_.Publish(caller.tenant_id, outcome->latest, outcome->alarms);
   if (rejected > 0) {
     log::Debug("samples rejected", {{"rejected", rejected}, {"first_reason", response.rejected(0).reason()}});

@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   ptd::outbox::Relay relay(**pool, **redis, {.interval = config.DurationOrExit("relay-interval")}, registry.get());
   relay.Start();
 
-  ptd::telemetry::AlarmEngine alarms;
+  ptd::telemetry::AlarmEngine alarms(registry.get());
   ptd::telemetry::LiveFeed live(**redis, **watch_redis, registry.get());
   ptd::telemetry::Ingestor ingestor(**pool, alarms, live,
                                     {.late_us = absl::ToInt64Microseconds(config.DurationOrExit("late-window")),

@@ -61,7 +61,10 @@ void Maintenance::Run() {
     if (!raised.ok()) {
       log::Error("no-data sweep failed", {{"status", raised.status().ToString()}});
     } else {
-      for (const auto& [tenant, alarm] : *raised) live_.Publish(tenant, {}, {alarm});
+      for (const auto& [tenant, alarm] : *raised) {
+        alarms_.CountRaised(tenant, {alarm});
+        live_.Publish(tenant, {}, {alarm});
+      }
     }
     stop_.WaitForNotificationWithTimeout(sweep_interval_);
   }

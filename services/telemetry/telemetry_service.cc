@@ -662,7 +662,10 @@ grpc::Status TelemetryService::QuerySeries(grpc::ServerContext* context, const v
     response->Clear();
     if (resolution == Resolution::kRaw) {
       response->set_resolution(v1::RESOLUTION_RAW);
-      for (const auto& r : SampleStore::ReadRaw(tx, request->point_id(), start, end, kMaxRawSamples)) {
+      absl::StatusOr<std::vector<SampleStore::RawRow>> rows =
+          SampleStore::ReadRaw(tx, request->point_id(), start, end, kMaxRawSamples);
+      if (!rows.ok()) return rows.status();
+      for (const auto& r : *rows) {
         v1::RawSample* out = response->add_samples();
         out->set_time_unix_us(r.ts_us);
         out->set_value(r.value);
@@ -813,9 +816,10 @@ grpc::Status TelemetryService::GetEnergy(grpc::ServerContext* context, const v1:
     // Readings a day either side of the range attribute the consumption between two readings that straddle
     // its edges.
     for (const PointRow& m : meters) {
-      std::vector<Sample> readings = ToSamples(
-          SampleStore::ReadRaw(tx, m.point_id, start - kMicrosPerDay, end + kMicrosPerDay, kMaxReadSamplesPerPoint));
-      std::vector<Increase> inc = CounterIncreases(readings, m.proto.counter_wrap_at());
+      absl::StatusOr<std::vector<SampleStore::RawRow>> readings =
+          SampleStore::ReadRaw(tx, m.point_id, start - kMicrosPerDay, end + kMicrosPerDay, kMaxReadSamplesPerPoint);
+      if (!readings.ok()) return readings.status();
+      std::vector<Increase> inc = CounterIncreases(ToSamples(*readings), m.proto.counter_wrap_at());
       out.increases.insert(out.increases.end(), inc.begin(), inc.end());
     }
     return out;
@@ -891,10 +895,16 @@ grpc::Status TelemetryService::GetOee(grpc::ServerContext* context, const v1::Ge
       absl::flat_hash_map<std::string, const PointRow*> by_code;
       std::vector<PointRow> points = RegistryStore::PointsOfDevices(tx, caller->tenant_id, {d.device_id()});
       for (const PointRow& p : points) by_code[p.code] = &p;
+      absl::Status read_status;
       auto read = [&](const std::string& code, int64_t from, int64_t to) -> std::vector<Sample> {
         auto it = by_code.find(code);
         if (code.empty() || it == by_code.end()) return {};
-        return ToSamples(SampleStore::ReadRaw(tx, it->second->point_id, from, to, kMaxReadSamplesPerPoint));
+        auto rows = SampleStore::ReadRaw(tx, it->second->point_id, from, to, kMaxReadSamplesPerPoint);
+        if (!rows.ok()) {
+          read_status.Update(rows.status());
+          return {};
+        }
+        return ToSamples(*rows);
       };
       OeeInput in{.start_us = start,
                   .end_us = end,
@@ -913,6 +923,7 @@ grpc::Status TelemetryService::GetOee(grpc::ServerContext* context, const v1::Ge
       if (auto it = by_code.find(d.total_count_point()); it != by_code.end()) {
         in.counter_wrap_at = it->second->proto.counter_wrap_at();
       }
+      if (!read_status.ok()) return read_status;
       absl::StatusOr<Oee> oee = ComputeOee(in);
       if (!oee.ok()) return oee.status();
       ToProto(*oee, d.device_id(), out.add_devices());

@@ -1,16 +1,19 @@
 -- Time-series storage. Samples are stored as blocks: one row per data point, UTC day and ingest batch, holding
--- parallel arrays of times (µs since the epoch), values and qualities (empty when all good), sorted by time. A
--- sample's (point, time) is stored at most once: ingest checks against point_state.last_ts_us and, for late
--- samples only, against the blocks that cover their time.
+-- the batch's samples of that point and day sorted by time, encoded (domain/block_codec.h) so that PostgreSQL
+-- parses no number: `ts` the times in µs since the epoch as zig-zag varints of their delta-of-delta (regular
+-- data: a byte a sample), `vals` the values as 8-byte little-endian doubles, `quality` one byte a sample
+-- (1 good, 2 uncertain, 3 bad) or empty when all are good. A sample's (point, time) is stored at most once:
+-- ingest checks against point_state.last_ts_us and, for late samples only, against the blocks that cover them.
 CREATE TABLE sample_block (
   tenant_id text NOT NULL,
   point_id  uuid NOT NULL,
   day       date NOT NULL,                        -- the UTC day of every sample in the block
   t_min_us  bigint NOT NULL,
   t_max_us  bigint NOT NULL,
-  ts_us     bigint[] NOT NULL,
-  vals      double precision[] NOT NULL,
-  quality   smallint[] NOT NULL            -- empty when every sample is good (1)
+  n         integer NOT NULL,                     -- samples in the block
+  ts        bytea NOT NULL,
+  vals      bytea NOT NULL,
+  quality   bytea NOT NULL
 ) PARTITION BY RANGE (day);
 -- Partitions are made by the service, one per day, ahead of time (see store/sample_store.cc), and dropped
 -- whole after the raw retention.

@@ -1,11 +1,14 @@
 #include "services/telemetry/store/sample_store.h"
 
+#include <algorithm>
 #include <charconv>
 #include <pqxx/stream_to>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
+#include "services/telemetry/domain/block_codec.h"
 #include "services/telemetry/store/registry_store.h"
 
 namespace ptd::telemetry {
@@ -112,37 +115,57 @@ std::vector<PointState> SampleStore::LockStates(pqxx::work& tx, const std::strin
   return out;
 }
 
-absl::flat_hash_set<std::pair<std::string, int64_t>> SampleStore::FindStored(pqxx::work& tx,
-                                                                             const std::vector<std::string>& point_ids,
-                                                                             const std::vector<int64_t>& ts_us) {
-  // Only the blocks of the right day whose time span covers the sample are opened.
+absl::StatusOr<absl::flat_hash_set<std::pair<std::string, int64_t>>> SampleStore::FindStored(
+    pqxx::work& tx, const std::vector<std::string>& point_ids, const std::vector<int64_t>& ts_us) {
+  absl::flat_hash_set<std::pair<std::string, int64_t>> asked, out;
+  absl::flat_hash_map<std::string, std::pair<int64_t, int64_t>> span;  // per point: earliest, latest time asked
+  for (size_t i = 0; i < point_ids.size(); ++i) {
+    asked.insert({point_ids[i], ts_us[i]});
+    auto [it, fresh] = span.try_emplace(point_ids[i], ts_us[i], ts_us[i]);
+    it->second.first = std::min(it->second.first, ts_us[i]);
+    it->second.second = std::max(it->second.second, ts_us[i]);
+  }
+  if (asked.empty()) return out;
+  std::vector<std::string> points;
+  std::vector<int64_t> lows, highs;
+  for (const auto& [point, range] : span) {
+    points.push_back(point);
+    lows.push_back(range.first);
+    highs.push_back(range.second);
+  }
+  // Only the blocks of the right days whose time span meets the times asked are opened.
   static constexpr char kSql[] =
-      "SELECT q.p, q.t FROM unnest($1::uuid[], $2::bigint[]) AS q (p, t) "
-      "WHERE EXISTS (SELECT 1 FROM sample_block b WHERE b.point_id = q.p "
-      "AND b.day = DATE '1970-01-01' + (q.t / 86400000000)::int AND b.t_min_us <= q.t AND b.t_max_us >= q.t "
-      "AND q.t = ANY (b.ts_us))";
-  absl::flat_hash_set<std::pair<std::string, int64_t>> out;
-  if (point_ids.empty()) return out;
-  for (const auto& row : tx.exec_params(kSql, TextArray(point_ids), ArrayText(ts_us))) {
-    out.insert({row[0].as<std::string>(), row[1].as<int64_t>()});
+      "SELECT b.point_id, b.ts FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS q (p, lo, hi) "
+      "JOIN sample_block b ON b.point_id = q.p AND b.t_max_us >= q.lo AND b.t_min_us <= q.hi "
+      "AND b.day BETWEEN DATE '1970-01-01' + (q.lo / 86400000000)::int AND DATE '1970-01-01' + (q.hi / "
+      "86400000000)::int";
+  for (const auto& row : tx.exec_params(kSql, TextArray(points), ArrayText(lows), ArrayText(highs))) {
+    std::string point = row[0].as<std::string>();
+    pqxx::binarystring ts(row[1]);
+    absl::StatusOr<std::vector<int64_t>> times = DecodeTimes(std::string_view(ts.get(), ts.size()));
+    if (!times.ok()) return times.status();
+    for (int64_t t : *times) {
+      if (asked.contains(std::make_pair(point, t))) out.insert({point, t});
+    }
   }
   return out;
 }
 
+namespace {
+// bytea in COPY's text form: "\x" and hex digits (stream_to escapes the backslash).
+std::string Hex(const std::string& bytes) { return "\\x" + absl::BytesToHexString(bytes); }
+}  // namespace
+
 void SampleStore::WriteBlocks(pqxx::work& tx, const std::string& tenant, const std::vector<PointBlocks>& blocks) {
-  static const std::vector<std::string> kColumns = {"tenant_id", "point_id", "day",  "t_min_us",
-                                                    "t_max_us",  "ts_us",    "vals", "quality"};
+  static const std::vector<std::string> kColumns = {"tenant_id", "point_id", "day",  "t_min_us", "t_max_us",
+                                                    "n",         "ts",       "vals", "quality"};
   pqxx::stream_to copy(tx, "sample_block", kColumns);
-  std::string ts, vals, quality;
   for (const PointBlocks& p : blocks) {
     for (const Block& b : p.blocks) {
-      ts.clear();
-      vals.clear();
-      quality.clear();
-      AppendArray(ts, b.ts_us);
-      AppendArray(vals, b.values);
-      AppendArray(quality, b.quality);
-      copy << std::make_tuple(tenant, p.point_id, DateOfDay(b.day), b.t_min_us(), b.t_max_us(), ts, vals, quality);
+      std::string quality(b.quality.begin(), b.quality.end());
+      copy << std::make_tuple(tenant, p.point_id, DateOfDay(b.day), b.t_min_us(), b.t_max_us(),
+                              static_cast<int64_t>(b.ts_us.size()), Hex(EncodeTimes(b.ts_us)),
+                              Hex(EncodeValues(b.values)), Hex(quality));
     }
   }
   copy.complete();
@@ -200,18 +223,32 @@ void SampleStore::UpdateStates(pqxx::work& tx, const std::vector<PointState>& st
                  ArrayText(samples));
 }
 
-std::vector<SampleStore::RawRow> SampleStore::ReadRaw(pqxx::work& tx, const std::string& point_id, int64_t start_us,
-                                                      int64_t end_us, int64_t limit) {
+absl::StatusOr<std::vector<SampleStore::RawRow>> SampleStore::ReadRaw(pqxx::work& tx, const std::string& point_id,
+                                                                      int64_t start_us, int64_t end_us, int64_t limit) {
   static constexpr char kSql[] =
-      "SELECT u.t, u.v, coalesce(b.quality[u.n], 1) FROM sample_block b, "
-      "unnest(b.ts_us, b.vals) WITH ORDINALITY AS u (t, v, n) "
-      "WHERE b.point_id = $1 AND b.day >= DATE '1970-01-01' + ($2 / 86400000000)::int "
-      "AND b.day <= DATE '1970-01-01' + ($3 / 86400000000)::int AND b.t_max_us >= $2 AND b.t_min_us < $3 "
-      "AND u.t >= $2 AND u.t < $3 ORDER BY u.t LIMIT $4";
+      "SELECT ts, vals, quality FROM sample_block WHERE point_id = $1 "
+      "AND day BETWEEN DATE '1970-01-01' + ($2 / 86400000000)::int AND DATE '1970-01-01' + ($3 / 86400000000)::int "
+      "AND t_max_us >= $2 AND t_min_us < $3 ORDER BY t_min_us";
   std::vector<RawRow> out;
-  for (const auto& row : tx.exec_params(kSql, point_id, start_us, end_us, limit)) {
-    out.push_back({row[0].as<int64_t>(), row[1].as<double>(), static_cast<int16_t>(row[2].as<int>())});
+  bool sorted = true;  // blocks of one point overlap in time only where late samples came
+  for (const auto& row : tx.exec_params(kSql, point_id, start_us, end_us)) {
+    pqxx::binarystring ts(row[0]), vals(row[1]), quality(row[2]);
+    absl::StatusOr<std::vector<int64_t>> times = DecodeTimes(std::string_view(ts.get(), ts.size()));
+    absl::StatusOr<std::vector<double>> values = DecodeValues(std::string_view(vals.get(), vals.size()));
+    if (!times.ok()) return times.status();
+    if (!values.ok()) return values.status();
+    if (times->size() != values->size() || (quality.size() != 0 && quality.size() != times->size())) {
+      return absl::DataLossError("sample block: times, values and qualities differ in length");
+    }
+    for (size_t i = 0; i < times->size(); ++i) {
+      int64_t t = (*times)[i];
+      if (t < start_us || t >= end_us) continue;
+      if (!out.empty() && t < out.back().ts_us) sorted = false;
+      out.push_back({t, (*values)[i], static_cast<int16_t>(quality.size() == 0 ? 1 : quality[i])});
+    }
   }
+  if (!sorted) std::sort(out.begin(), out.end(), [](const RawRow& a, const RawRow& b) { return a.ts_us < b.ts_us; });
+  if (static_cast<int64_t>(out.size()) > limit) out.resize(limit);
   return out;
 }
 

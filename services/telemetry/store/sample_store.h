@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
 #include "services/telemetry/domain/ingest.h"
 
 // SQL of the time-series storage (migrations/0002_samples.sql): sample blocks in daily partitions, the state
@@ -44,9 +45,8 @@ class SampleStore {
   static std::vector<PointState> LockStates(pqxx::work& tx, const std::string& tenant,
                                             const std::vector<std::string>& point_ids);
   // Of the (point, time) pairs asked, those already stored.
-  static absl::flat_hash_set<std::pair<std::string, int64_t>> FindStored(pqxx::work& tx,
-                                                                         const std::vector<std::string>& point_ids,
-                                                                         const std::vector<int64_t>& ts_us);
+  static absl::StatusOr<absl::flat_hash_set<std::pair<std::string, int64_t>>> FindStored(
+      pqxx::work& tx, const std::vector<std::string>& point_ids, const std::vector<int64_t>& ts_us);
   // COPYs the blocks into sample_block.
   static void WriteBlocks(pqxx::work& tx, const std::string& tenant, const std::vector<PointBlocks>& blocks);
   // Folds new aggregates into a rollup table: key (point_id, bucket_us).
@@ -60,8 +60,9 @@ class SampleStore {
     double value;
     int16_t quality;
   };
-  static std::vector<RawRow> ReadRaw(pqxx::work& tx, const std::string& point_id, int64_t start_us, int64_t end_us,
-                                     int64_t limit);
+  // The point's samples in [start_us, end_us) in time order, at most `limit` (the first ones).
+  static absl::StatusOr<std::vector<RawRow>> ReadRaw(pqxx::work& tx, const std::string& point_id, int64_t start_us,
+                                                     int64_t end_us, int64_t limit);
   struct BucketRow {
     int64_t bucket_us;
     Aggregate aggregate;
