@@ -38,9 +38,20 @@ pg_port=$(_ptd_free_port)
 redis_port=$(_ptd_free_port)
 eval "$(ptd_servers_start "$dir" "$pg_port" "$redis_port")"
 pg="-h 127.0.0.1 -p $pg_port -U ptd"
+# CPU seconds (user + system) of a process, and of every PostgreSQL server process together.
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# This run's PostgreSQL only (others may run on the machine): the postmaster, its live children, and the
+# children it has reaped (cutime + cstime), so that backends that exited (psql's) still count.
+pg_cpu() {
+  local postmaster total p
+  postmaster=$(head -1 "$(_ptd_pg_data_dir "$dir")/postmaster.pid")
+  total=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15 + $16 + $17) / hz}' "/proc/$postmaster/stat")
+  for p in $(pgrep -P "$postmaster"); do total=$(awk -v t="$total" -v c="$(cpu_of "$p")" 'BEGIN {printf "%.3f", t + c}'); done
+  echo "$total"
+}
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-: >"$dir/service" ; : >"$dir/copy" ; : >"$dir/copy_nokey" ; : >"$dir/lines" ; : >"$dir/rss"
+: >"$dir/service" ; : >"$dir/copy" ; : >"$dir/copy_nokey" ; : >"$dir/lines" ; : >"$dir/rss" ; : >"$dir/cpu"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$rounds"); do
   # A fresh database per round, so every round writes into empty tables as the copy does.
@@ -55,9 +66,14 @@ for round in $(seq 1 "$rounds"); do
     (exec 3<>"/dev/tcp/127.0.0.1/$grpc_port") 2>/dev/null && break
     sleep 0.05
   done
+  # CPU counted around the ingest alone (the program writes the CSV before it sends; the service is idle then).
+  svc0=$(cpu_of "$service_pid"); pg0=$(pg_cpu)
   out=$("$build/bench/telemetry/telemetry_ingest_load" --target="127.0.0.1:$grpc_port" --token=bench \
     --samples="$samples" --streams="$streams" --in-flight="$in_flight" --batch="$batch" --devices="$devices" \
-    --points="$points" --csv="$dir/points.csv")
+    --points="$points" --csv="$dir/points.csv" --queries=0)
+  svc1=$(cpu_of "$service_pid"); pg1=$(pg_cpu)
+  out="$out"$'\n'$("$build/bench/telemetry/telemetry_ingest_load" --target="127.0.0.1:$grpc_port" --token=bench \
+    --samples=0 --devices=1 --points=1)
   hwm_kb=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$service_pid/status")
   kill "$service_pid"; wait "$service_pid" 2>/dev/null || true; service_pid=
   echo "$out" >>"$dir/lines"
@@ -65,6 +81,8 @@ for round in $(seq 1 "$rounds"); do
   echo "$hwm_kb" >>"$dir/rss"
 
   rows=$(wc -l <"$dir/points.csv")
+  ingest_cpu_us=$(awk -v s0="$svc0" -v s1="$svc1" -v p0="$pg0" -v p1="$pg1" -v n="$samples" \
+    'BEGIN {printf "%.2f %.2f", (s1 - s0) * 1e6 / n, (p1 - p0) * 1e6 / n}')
   for variant in key nokey; do
     if [ "$variant" = key ]; then
       psql $pg -d "$db" -qAt -c "CREATE TABLE raw_points (device_id uuid, point text, time_us bigint, value float8,
@@ -72,14 +90,16 @@ for round in $(seq 1 "$rounds"); do
     else
       psql $pg -d "$db" -qAt -c "CREATE TABLE raw_points (device_id uuid, point text, time_us bigint, value float8)"
     fi
-    t0=$(date +%s.%N)
+    c0=$(pg_cpu); t0=$(date +%s.%N)
     psql $pg -d "$db" -qAt -c "\\copy raw_points FROM '$dir/points.csv' WITH (FORMAT csv)"
-    t1=$(date +%s.%N)
+    t1=$(date +%s.%N); c1=$(pg_cpu)
+    [ "$variant" = key ] && copy_cpu_us=$(awk -v a="$c0" -v b="$c1" -v n="$rows" 'BEGIN {printf "%.2f", (b - a) * 1e6 / n}')
     psql $pg -d "$db" -qAt -c "DROP TABLE raw_points"
     rate=$(awk -v r="$rows" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", r / (b - a)}')
     if [ "$variant" = key ]; then echo "$rate" >>"$dir/copy"; else echo "$rate" >>"$dir/copy_nokey"; fi
   done
-  echo "round $round: service $(tail -1 "$dir/service") points/s, psql \\copy $(tail -1 "$dir/copy") rows/s (no key: $(tail -1 "$dir/copy_nokey")), service peak RSS $((hwm_kb / 1024)) MiB; $out" >&2
+  echo "$ingest_cpu_us $copy_cpu_us" >>"$dir/cpu"
+  echo "round $round: CPU µs per sample: service $(echo "$ingest_cpu_us" | cut -d' ' -f1), its PostgreSQL $(echo "$ingest_cpu_us" | cut -d' ' -f2), copy's PostgreSQL $copy_cpu_us; service $(tail -1 "$dir/service") points/s, psql \\copy $(tail -1 "$dir/copy") rows/s (no key: $(tail -1 "$dir/copy_nokey")), service peak RSS $((hwm_kb / 1024)) MiB; $out" >&2
   psql $pg -d postgres -qAt -c "DROP DATABASE $db" >/dev/null
 done
 
@@ -95,5 +115,7 @@ printf '%-66s %12.0f\n' "psql \\copy, one row per sample, primary key (device, p
 printf '%-66s %12.0f\n' "psql \\copy, one row per sample, no key" "$copy_nokey_rate"
 printf '%-66s %12.0f\n' "StreamIngest → durable blocks + rollups + latest (ptd-telemetry)" "$service_rate"
 awk -v s="$service_rate" -v c="$copy_rate" 'BEGIN {printf "service / row-per-point copy = %.2f (goal >= 1.30)\n", s / c}'
+echo "CPU µs per sample, per round (service, PostgreSQL for the service, PostgreSQL for the copy with key):"
+sed 's/^/  /' "$dir/cpu"
 echo "service peak RSS (VmHWM) per round, MiB: $(awk '{printf "%d ", $1 / 1024}' "$dir/rss")"
 echo "runs:"; sed 's/^/  /' "$dir/lines"

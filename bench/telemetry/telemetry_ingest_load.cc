@@ -168,56 +168,59 @@ int main(int argc, char** argv) {
     std::fclose(f);
   }
 
-  // ---- ingest: batches spread over the streams, each stream keeping up to --in-flight unacknowledged ----
-  std::atomic<int64_t> next{0}, accepted{0}, duplicates{0}, rejected{0};
-  std::atomic<bool> failed{false};
-  std::vector<std::thread> threads;
-  auto started = Clock::now();
-  for (int t = 0; t < streams; ++t) {
-    threads.emplace_back([&] {
-      Ctx c(token, tenant, 3600);
-      c.context.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(1));
-      auto stream = stub->StreamIngest(&c.context);
-      std::atomic<int64_t> sent{0}, acked{0};
-      std::atomic<bool> ended{false};
-      std::thread reader([&] {
-        IngestResponse response;
-        while (stream->Read(&response)) {
-          accepted += response.accepted();
-          duplicates += response.duplicates();
-          rejected += response.rejected_size();
-          acked++;
+  if (samples > 0) {
+    // ---- ingest: batches spread over the streams, each stream keeping up to --in-flight unacknowledged ----
+    std::atomic<int64_t> next{0}, accepted{0}, duplicates{0}, rejected{0};
+    std::atomic<bool> failed{false};
+    std::vector<std::thread> threads;
+    auto started = Clock::now();
+    for (int t = 0; t < streams; ++t) {
+      threads.emplace_back([&] {
+        Ctx c(token, tenant, 3600);
+        c.context.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(1));
+        auto stream = stub->StreamIngest(&c.context);
+        std::atomic<int64_t> sent{0}, acked{0};
+        std::atomic<bool> ended{false};
+        std::thread reader([&] {
+          IngestResponse response;
+          while (stream->Read(&response)) {
+            accepted += response.accepted();
+            duplicates += response.duplicates();
+            rejected += response.rejected_size();
+            acked++;
+          }
+          ended = true;
+        });
+        while (true) {
+          int64_t b = next++;
+          if (b >= batches) break;
+          IngestRequest r = make_batch(b);
+          while (sent - acked >= in_flight && !ended) std::this_thread::sleep_for(std::chrono::microseconds(200));
+          if (ended || !stream->Write(r)) break;
+          sent++;
         }
-        ended = true;
+        stream->WritesDone();
+        reader.join();
+        grpc::Status s = stream->Finish();
+        if (!s.ok()) {
+          std::fprintf(stderr, "stream: %s\n", s.error_message().c_str());
+          failed = true;
+        }
       });
-      while (true) {
-        int64_t b = next++;
-        if (b >= batches) break;
-        IngestRequest r = make_batch(b);
-        while (sent - acked >= in_flight && !ended) std::this_thread::sleep_for(std::chrono::microseconds(200));
-        if (ended || !stream->Write(r)) break;
-        sent++;
-      }
-      stream->WritesDone();
-      reader.join();
-      grpc::Status s = stream->Finish();
-      if (!s.ok()) {
-        std::fprintf(stderr, "stream: %s\n", s.error_message().c_str());
-        failed = true;
-      }
-    });
+    }
+    for (auto& t : threads) t.join();
+    double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    if (failed) return 1;
+    std::printf(
+        "ingest: points_per_s=%.0f samples=%lld seconds=%.2f duplicates=%lld rejected=%lld series=%lld "
+        "batch=%lld streams=%d in_flight=%d\n",
+        static_cast<double>(accepted) / seconds, static_cast<long long>(accepted.load()), seconds,
+        static_cast<long long>(duplicates.load()), static_cast<long long>(rejected.load()),
+        static_cast<long long>(series_count), static_cast<long long>(per_batch_per_series * series_count), streams,
+        in_flight);
+    std::fflush(stdout);
   }
-  for (auto& t : threads) t.join();
-  double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  if (failed) return 1;
-  std::printf(
-      "ingest: points_per_s=%.0f samples=%lld seconds=%.2f duplicates=%lld rejected=%lld series=%lld "
-      "batch=%lld streams=%d in_flight=%d\n",
-      static_cast<double>(accepted) / seconds, static_cast<long long>(accepted.load()), seconds,
-      static_cast<long long>(duplicates.load()), static_cast<long long>(rejected.load()),
-      static_cast<long long>(series_count), static_cast<long long>(per_batch_per_series * series_count), streams,
-      in_flight);
-  std::fflush(stdout);
+  if (queries == 0) return 0;
 
   // ---- query: one day of 1-second data of one point, at 1-minute resolution ----
   const int64_t day_end = (NowMicros() - 3600 * 1'000'000LL) / 60'000'000 * 60'000'000;
