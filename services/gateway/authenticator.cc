@@ -24,9 +24,23 @@ absl::StatusOr<std::optional<Identity>> Authenticator::Authenticate(std::string_
       return absl::UnauthenticatedError("Authorization must be \"Bearer <access token>\"");
     }
     absl::string_view token = absl::StripAsciiWhitespace(value.substr(7));
-    absl::StatusOr<AccessClaims> claims = jwt_.Verify(std::string_view(token.data(), token.size()), absl::Now());
+    const absl::Time now = absl::Now();
+    // A token seen before is the same bytes with the same signature: only its expiry can have changed.
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = verified_.find(token);
+      if (it != verified_.end() && now < it->second.expires) return it->second.identity;
+    }
+    absl::StatusOr<AccessClaims> claims = jwt_.Verify(std::string_view(token.data(), token.size()), now);
     if (!claims.ok()) return claims.status();
-    return Identity{.tenant = claims->tenant, .subject = claims->subject, .roles = claims->roles};
+    Identity identity{.tenant = claims->tenant, .subject = claims->subject, .roles = claims->roles};
+    {
+      absl::MutexLock lock(&mu_);
+      if (verified_.size() >= kMaxCacheEntries) verified_.clear();
+      // Until "exp" itself: past it, Verify decides again (with its leeway).
+      verified_[std::string(token)] = VerifiedToken{identity, claims->expires_at};
+    }
+    return identity;
   }
   if (api_key.empty()) return std::nullopt;
   if (api_key.size() > 256) return absl::UnauthenticatedError("API key not valid");

@@ -8,13 +8,15 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libs/pg/pool.h"
 #include "services/gateway/domain/tokens.h"
 
-// Who sent an HTTP request: a user with a bearer JWT (checked locally: signature, expiry) or a machine
+// Who sent an HTTP request: a user with a bearer JWT (checked locally: signature, expiry; a token once
+// verified is remembered until its expiry) or a machine
 // with an API key (looked up by its SHA-256, cached for a short time; a revocation through this process
 // takes effect at once, through another replica within the cache TTL).
 namespace ptd::gateway {
@@ -43,6 +45,10 @@ class Authenticator {
     std::optional<Identity> identity;  // nullopt: unknown or revoked key
     absl::Time expires;
   };
+  struct VerifiedToken {
+    Identity identity;
+    absl::Time expires;
+  };
   absl::StatusOr<std::optional<Identity>> LookUpApiKey(const std::string& secret_sha256);
 
   const JwtCodec& jwt_;
@@ -50,6 +56,8 @@ class Authenticator {
   absl::Duration cache_ttl_;
   absl::Mutex mu_;
   std::unordered_map<std::string, Cached> cache_ ABSL_GUARDED_BY(mu_);
+  // Access tokens already verified (saves the HMAC and the JSON parse on every request).
+  absl::flat_hash_map<std::string, VerifiedToken> verified_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ptd::gateway

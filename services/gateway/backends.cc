@@ -5,8 +5,28 @@
 
 namespace ptd::gateway {
 
+struct Backends::PendingCall {
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
+  grpc::Status status;
+  std::function<void(grpc::Status)> done;
+};
+
+Backends::~Backends() {
+  completions_.Shutdown();
+  for (std::thread& t : completion_threads_) t.join();
+}
+
+void Backends::Call(const Backend& backend, grpc::ClientContext* context, const std::string& method,
+                    const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+                    std::function<void(grpc::Status)> done) {
+  auto* call = new PendingCall{.done = std::move(done)};
+  call->reader = backend.Stub().PrepareUnaryCall(context, method, request, &completions_);
+  call->reader->StartCall();
+  call->reader->Finish(response, &call->status, call);
+}
+
 absl::StatusOr<std::unique_ptr<Backends>> Backends::Create(const std::vector<std::string>& specs,
-                                                           int channels_per_backend) {
+                                                           int channels_per_backend, int completion_threads) {
   auto out = std::make_unique<Backends>();
   std::map<std::string, Backend*> by_address;
   for (const std::string& spec : specs) {
@@ -39,6 +59,17 @@ absl::StatusOr<std::unique_ptr<Backends>> Backends::Create(const std::vector<std
     }
     backend->packages.push_back(package);
     out->by_package_[package] = backend;
+  }
+  for (int i = 0; i < std::max(1, completion_threads); ++i) {
+    out->completion_threads_.emplace_back([completions = &out->completions_] {
+      void* tag = nullptr;
+      bool ok = false;
+      while (completions->Next(&tag, &ok)) {
+        // Finish always completes (ok is true for unary calls): the status says how the call went.
+        std::unique_ptr<PendingCall> call(static_cast<PendingCall*>(tag));
+        call->done(std::move(call->status));
+      }
+    });
   }
   return out;
 }

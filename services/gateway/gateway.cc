@@ -392,34 +392,35 @@ void Gateway::CallBackend(std::shared_ptr<Exchange> exchange) {
                   ErrorResponse(*exchange, 500, ErrorBody(absl::InternalError("cannot serialize the request"))));
   }
   Exchange* raw = exchange.get();
-  backend->Stub().UnaryCall(
-      &raw->context, route.grpc_path, grpc::StubOptions(), &raw->request_buffer, &raw->response_buffer,
-      [this, exchange = std::move(exchange)](grpc::Status status) mutable {
-        const absl::StatusCode code = static_cast<absl::StatusCode>(status.error_code());
-        std::string_view code_name = CodeName(code);
-        if (!status.ok()) {
-          return Finish(exchange,
-                        ErrorResponse(*exchange, HttpStatusOf(code),
-                                      ErrorBody(code, status.error_message(), status.error_details())),
-                        code_name);
-        }
-        const Route& route = *exchange->route;
-        exchange->message.reset(prototypes_.at(&route).response->New());
-        grpc::Status parsed = grpc::SerializationTraits<google::protobuf::Message>::Deserialize(
-            &exchange->response_buffer, exchange->message.get());
-        if (!parsed.ok()) {
-          return Finish(exchange,
-                        ErrorResponse(*exchange, 502,
-                                      ErrorBody(absl::InternalError("the service's response could not be parsed"))),
-                        code_name);
-        }
-        absl::StatusOr<std::string> json = RenderResponse(route, *exchange->message, options_.transcode);
-        if (!json.ok()) return Finish(exchange, ErrorResponse(*exchange, 500, ErrorBody(json.status())), code_name);
-        HttpResponse response{http::status::ok, exchange->request.version()};
-        response.set(http::field::content_type, kJson);
-        response.body() = *std::move(json);
-        Finish(exchange, std::move(response), code_name);
-      });
+  backends_.Call(*backend, &raw->context, route.grpc_path, raw->request_buffer, &raw->response_buffer,
+                 [this, exchange = std::move(exchange)](grpc::Status status) mutable {
+                   const absl::StatusCode code = static_cast<absl::StatusCode>(status.error_code());
+                   std::string_view code_name = CodeName(code);
+                   if (!status.ok()) {
+                     return Finish(exchange,
+                                   ErrorResponse(*exchange, HttpStatusOf(code),
+                                                 ErrorBody(code, status.error_message(), status.error_details())),
+                                   code_name);
+                   }
+                   const Route& route = *exchange->route;
+                   exchange->message.reset(prototypes_.at(&route).response->New());
+                   grpc::Status parsed = grpc::SerializationTraits<google::protobuf::Message>::Deserialize(
+                       &exchange->response_buffer, exchange->message.get());
+                   if (!parsed.ok()) {
+                     return Finish(
+                         exchange,
+                         ErrorResponse(*exchange, 502,
+                                       ErrorBody(absl::InternalError("the service's response could not be parsed"))),
+                         code_name);
+                   }
+                   absl::StatusOr<std::string> json = RenderResponse(route, *exchange->message, options_.transcode);
+                   if (!json.ok())
+                     return Finish(exchange, ErrorResponse(*exchange, 500, ErrorBody(json.status())), code_name);
+                   HttpResponse response{http::status::ok, exchange->request.version()};
+                   response.set(http::field::content_type, kJson);
+                   response.body() = *std::move(json);
+                   Finish(exchange, std::move(response), code_name);
+                 });
 }
 
 }  // namespace ptd::gateway

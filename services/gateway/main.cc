@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
        {"metrics-address", "", "host:port for a separate Prometheus /metrics; the HTTP port serves /metrics anyway"},
        {"backends", "", "comma-separated package=host:port, e.g. ptd.trading.v1=127.0.0.1:50051"},
        {"backend-channels", "2", "gRPC connections to each backend address"},
+       {"backend-threads", "1", "threads completing backend calls (and writing their responses)"},
        {"backend-timeout", "10s", "deadline of a backend call (a shorter Grpc-Timeout request header wins)"},
        {"descriptor-sets", "", "comma-separated FileDescriptorSet files with more services to serve"},
        {"pg-url", "postgresql://ptd@127.0.0.1:5432/postgres", "PostgreSQL connection URL"},
@@ -196,7 +197,8 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> backend_specs = SplitList(config.Get("backends"));
   backend_specs.push_back(absl::StrCat("ptd.gateway.v1=127.0.0.1:", server.grpc_port()));
-  auto backends = ptd::gateway::Backends::Create(backend_specs, static_cast<int>(config.IntOrExit("backend-channels")));
+  auto backends = ptd::gateway::Backends::Create(backend_specs, static_cast<int>(config.IntOrExit("backend-channels")),
+                                                 static_cast<int>(config.IntOrExit("backend-threads")));
   if (!backends.ok()) Die("bad --backends", backends.status());
 
   ptd::gateway::RateLimiter rate_limiter(**redis, static_cast<int>(config.IntOrExit("rate-limit-take-ahead")));
