@@ -237,7 +237,7 @@ std::vector<Outcome> SendAsOneBatch(SpotServer& server, const std::string& commo
   std::vector<Outcome> out(requests.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < requests.size(); ++i) threads.emplace_back([&, i] { out[i] = requests[i](); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // every request reaches the queue
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // every request reaches the queue, even on a busy machine
   lock.commit();
   blocker.join();
   for (auto& t : threads) t.join();
