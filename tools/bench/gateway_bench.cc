@@ -1,11 +1,13 @@
 // gateway_bench: the same RPC (trading's GetListing) driven (a) directly over gRPC and (b) over HTTP/JSON
 // through ptd-gateway, at the same concurrency, in one run. Prints throughput and latency percentiles of each,
-// then runs both again at half of the gateway's peak rate to measure the p99 the gateway adds.
+// then runs both again at half of the gateway's peak rate to measure the p99 the gateway adds. Each
+// measurement alternates between the two paths in a few rounds, so that both see the same background load.
 //
 // It needs a running gateway and trading (tools/bench/gateway_bench.sh starts everything); it registers a
 // tenant through the gateway, logs in and creates the listing it then reads.
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -70,6 +72,8 @@ http::request<http::string_body> MakeRequest(http::verb verb, const std::string&
 
 // CPU time and context switches of the processes under test, read from /proc: on a shared machine the
 // throughput of each path is set by the CPU every process spends per request, which this shows directly.
+// Context switches are those of the threads alive at both ends of a run (a thread that ends takes its
+// count along), so they are a lower bound for servers that start and end threads.
 struct Usage {
   double cpu_seconds = 0;
   long switches = 0;  // voluntary + involuntary, all threads
@@ -130,7 +134,7 @@ class Accounting {
       if (children) pid.pop_back();
       processes_.push_back({item.substr(0, eq), pid, children});
     }
-    processes_.push_back({"client", std::to_string(getpid()), false});
+    processes_.push_back({"client", "self", false});
   }
   bool empty() const { return processes_.size() == 1; }
 
@@ -150,6 +154,15 @@ class Accounting {
       }
     }
     for (const auto& p : processes_) {
+      if (p.pid == "self") {
+        // getrusage counts the threads that have ended too (the workers of each run).
+        rusage self;
+        getrusage(RUSAGE_SELF, &self);
+        out[p.name] = {self.ru_utime.tv_sec + self.ru_stime.tv_sec +
+                           1e-6 * static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec),
+                       self.ru_nvcsw + self.ru_nivcsw};
+        continue;
+      }
       Usage total = ReadUsage(p.pid);
       if (p.children) {
         for (const std::string& child : children[p.pid]) {
@@ -163,17 +176,26 @@ class Accounting {
     return out;
   }
 
-  // "gateway 310 us 8.1 cs, trading ..." per request between two snapshots.
-  std::string PerRequest(const std::map<std::string, Usage>& before, const std::map<std::string, Usage>& after,
-                         size_t requests) const {
+  // What each process used between two snapshots.
+  std::map<std::string, Usage> Delta(const std::map<std::string, Usage>& before,
+                                     const std::map<std::string, Usage>& after) const {
+    std::map<std::string, Usage> out;
+    for (const auto& p : processes_) {
+      out[p.name] = {after.at(p.name).cpu_seconds - before.at(p.name).cpu_seconds,
+                     after.at(p.name).switches - before.at(p.name).switches};
+    }
+    return out;
+  }
+
+  // "gateway 310 us 8.1 cs, trading ..." per request.
+  std::string PerRequest(const std::map<std::string, Usage>& used, size_t requests) const {
     std::string out;
     for (const auto& p : processes_) {
-      const Usage& a = before.at(p.name);
-      const Usage& b = after.at(p.name);
+      const Usage& u = used.at(p.name);
       char line[128];
       std::snprintf(line, sizeof(line), "%s%s %.0f us %.1f cs", out.empty() ? "" : ", ", p.name.c_str(),
-                    1e6 * (b.cpu_seconds - a.cpu_seconds) / std::max<size_t>(1, requests),
-                    static_cast<double>(b.switches - a.switches) / std::max<size_t>(1, requests));
+                    1e6 * u.cpu_seconds / std::max<size_t>(1, requests),
+                    static_cast<double>(u.switches) / std::max<size_t>(1, requests));
       out += line;
     }
     return out;
@@ -192,7 +214,7 @@ const Accounting* accounting = nullptr;
 
 struct Result {
   std::string name;
-  std::string per_request;  // CPU and context switches per request, by process
+  std::map<std::string, Usage> used;  // CPU and context switches, by process
   double seconds = 0;
   size_t ok = 0;
   size_t errors = 0;
@@ -249,7 +271,7 @@ Result Drive(const std::string& name, int workers, std::chrono::milliseconds dur
   go.store(true);
   for (auto& t : threads) t.join();
   Result r;
-  if (accounting != nullptr) r.per_request = accounting->PerRequest(before, accounting->Snapshot(), ok.load());
+  if (accounting != nullptr) r.used = accounting->Delta(before, accounting->Snapshot());
   r.name = name;
   r.seconds = std::chrono::duration<double>(duration).count();
   r.ok = ok.load();
@@ -262,7 +284,39 @@ Result Drive(const std::string& name, int workers, std::chrono::milliseconds dur
 void Print(const Result& r) {
   std::printf("%-34s %10.0f req/s  p50 %8.0f us  p90 %8.0f us  p99 %8.0f us  (%zu ok, %zu errors)\n", r.name.c_str(),
               r.Rate(), r.Percentile(0.50), r.Percentile(0.90), r.Percentile(0.99), r.ok, r.errors);
-  if (!r.per_request.empty()) std::printf("    per request: CPU and context switches: %s\n", r.per_request.c_str());
+  if (accounting != nullptr && !r.used.empty()) {
+    std::printf("    per request: CPU and context switches: %s\n", accounting->PerRequest(r.used, r.ok).c_str());
+  }
+}
+
+// One result from several runs.
+void Add(Result& total, Result&& part) {
+  total.seconds += part.seconds;
+  total.ok += part.ok;
+  total.errors += part.errors;
+  total.latencies_us.insert(total.latencies_us.end(), part.latencies_us.begin(), part.latencies_us.end());
+  for (const auto& [name, u] : part.used) {
+    total.used[name].cpu_seconds += u.cpu_seconds;
+    total.used[name].switches += u.switches;
+  }
+}
+
+// Measures both paths for `duration` each, alternating between them in `rounds` slices (direct, gateway,
+// direct, ...), so that both see the same background load on a shared machine.
+template <typename MakeDirect, typename MakeGateway>
+std::pair<Result, Result> DriveBoth(const std::string& what, int workers, std::chrono::milliseconds duration,
+                                    int rounds, double rate, MakeDirect direct_worker, MakeGateway gateway_worker) {
+  Result direct, via;
+  direct.name = "direct gRPC, " + what;
+  via.name = "HTTP/JSON via gateway, " + what;
+  const auto slice = duration / std::max(1, rounds);
+  for (int i = 0; i < std::max(1, rounds); ++i) {
+    Add(direct, Drive(direct.name, workers, slice, rate, direct_worker));
+    Add(via, Drive(via.name, workers, slice, rate, gateway_worker));
+  }
+  std::sort(direct.latencies_us.begin(), direct.latencies_us.end());
+  std::sort(via.latencies_us.begin(), via.latencies_us.end());
+  return {std::move(direct), std::move(via)};
 }
 
 }  // namespace
@@ -275,6 +329,9 @@ int main(int argc, char** argv) {
                       {"concurrency", "16", "workers (each with its own HTTP connection; gRPC shares one channel)"},
                       {"duration", "10s", "length of each measured run"},
                       {"warmup", "2s", "unmeasured run before the first measurement"},
+                      {"rounds", "5",
+                       "slices each measurement is cut into, alternating direct and gateway (same background "
+                       "load for both)"},
                       {"processes", "",
                        "name=pid,... of the servers, to report their CPU time and context switches per request "
                        "(pid+ adds the process's children, e.g. PostgreSQL's backends)"}});
@@ -287,6 +344,7 @@ int main(int argc, char** argv) {
   const int workers = static_cast<int>(config.IntOrExit("concurrency"));
   const auto duration = std::chrono::milliseconds(absl::ToInt64Milliseconds(config.DurationOrExit("duration")));
   const auto warmup = std::chrono::milliseconds(absl::ToInt64Milliseconds(config.DurationOrExit("warmup")));
+  const int rounds = static_cast<int>(config.IntOrExit("rounds"));
 
   // Set up through the gateway: a tenant, its token, a listing.
   HttpConnection setup(gw_host, gw_port);
@@ -339,19 +397,17 @@ int main(int argc, char** argv) {
     return [connection, request] { return connection->Send(*request) == 200; };
   };
 
-  std::printf("GetListing, %d concurrent callers, %lld ms per run\n", workers,
-              static_cast<long long>(duration.count()));
+  std::printf("GetListing, %d concurrent callers, %lld ms per path and load, in %d alternating rounds\n", workers,
+              static_cast<long long>(duration.count()), rounds);
   Drive("warm-up (gateway)", workers, warmup, 0, gateway_worker);
   Drive("warm-up (direct)", workers, warmup, 0, direct_worker);
-  Result direct = Drive("direct gRPC, peak", workers, duration, 0, direct_worker);
-  Result via = Drive("HTTP/JSON via gateway, peak", workers, duration, 0, gateway_worker);
+  auto [direct, via] = DriveBoth("peak", workers, duration, rounds, 0, direct_worker, gateway_worker);
   Print(direct);
   Print(via);
   std::printf("gateway / direct throughput: %.2f\n", via.Rate() / direct.Rate());
 
   const double half = via.Rate() / 2;
-  Result direct_half = Drive("direct gRPC, half load", workers, duration, half, direct_worker);
-  Result via_half = Drive("HTTP/JSON via gateway, half load", workers, duration, half, gateway_worker);
+  auto [direct_half, via_half] = DriveBoth("half load", workers, duration, rounds, half, direct_worker, gateway_worker);
   std::printf("at %.0f req/s (half of the gateway's peak):\n", half);
   Print(direct_half);
   Print(via_half);
