@@ -52,6 +52,7 @@ class TelemetryServer {
 
   TelemetryService::Stub& stub() { return *stub_; }
   const std::string& db_url() const { return db_url_; }
+  int grpc_port() const { return grpc_port_; }
   Process& process() { return *process_; }
 
   int64_t Query(const std::string& sql) {
