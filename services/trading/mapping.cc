@@ -1,17 +1,12 @@
 #include "services/trading/mapping.h"
 
-#include <openssl/sha.h>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
-#include "libs/core/log.h"
+#include "libs/core/digest.h"
 
 namespace ptd::trading {
-
 
 std::vector<LocalizedText> FromProto(const google::protobuf::RepeatedPtrField<common::v1::LocalizedText>& names) {
   std::vector<LocalizedText> out;
@@ -19,7 +14,8 @@ std::vector<LocalizedText> FromProto(const google::protobuf::RepeatedPtrField<co
   return out;
 }
 
-void ToProto(const std::vector<LocalizedText>& names, google::protobuf::RepeatedPtrField<common::v1::LocalizedText>* out) {
+void ToProto(const std::vector<LocalizedText>& names,
+             google::protobuf::RepeatedPtrField<common::v1::LocalizedText>* out) {
   for (const auto& n : names) {
     auto* t = out->Add();
     t->set_lang(n.lang);
@@ -86,31 +82,21 @@ void ToProto(const Listing& l, v1::Listing* out) {
 
 std::optional<ListingStatus> StatusFromProto(v1::ListingStatus s, const char* field, FieldViolations& violations) {
   switch (s) {
-    case v1::LISTING_STATUS_UNSPECIFIED: return std::nullopt;
-    case v1::LISTING_STATUS_ACTIVE: return ListingStatus::kActive;
-    case v1::LISTING_STATUS_PAUSED: return ListingStatus::kPaused;
-    case v1::LISTING_STATUS_CLOSED: return ListingStatus::kClosed;
-    default: violations.Add(field, absl::StrCat("unknown status ", static_cast<int>(s)));
+    case v1::LISTING_STATUS_UNSPECIFIED:
+      return std::nullopt;
+    case v1::LISTING_STATUS_ACTIVE:
+      return ListingStatus::kActive;
+    case v1::LISTING_STATUS_PAUSED:
+      return ListingStatus::kPaused;
+    case v1::LISTING_STATUS_CLOSED:
+      return ListingStatus::kClosed;
+    default:
+      violations.Add(field, absl::StrCat("unknown status ", static_cast<int>(s)));
   }
   return std::nullopt;
 }
 
-
-
 // Identifies a create request's content, so that a reused idempotency key with another request is caught.
-std::string Sha256OfMessage(const google::protobuf::Message& message) {
-  std::string bytes;
-  google::protobuf::io::StringOutputStream stream(&bytes);
-  {
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeToCodedStream(&coded);
-  }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
-}
-
 std::string RequestHash(const google::protobuf::Message& request) { return Sha256OfMessage(request); }
 
 std::string PageToken(const std::string& last_key) { return absl::WebSafeBase64Escape(last_key); }
@@ -128,7 +114,6 @@ std::string AfterKey(const std::string& token, FieldViolations& violations) {
 absl::Status ReusedKey() {
   return absl::AlreadyExistsError("idempotency_key was already used for a different request");
 }
-
 
 absl::Time FromProto(const google::protobuf::Timestamp& t) {
   return absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(t));
@@ -152,9 +137,14 @@ ListingTerms TermsFromProto(const v1::CreateListingRequest& r, FieldViolations& 
   ListingTerms terms;
   switch (r.seller_kind()) {
     case v1::SELLER_KIND_UNSPECIFIED:
-    case v1::SELLER_KIND_THIRD_PARTY: terms.seller_kind = SellerKind::kThirdParty; break;
-    case v1::SELLER_KIND_SELF_OPERATED: terms.seller_kind = SellerKind::kSelfOperated; break;
-    default: violations.Add("seller_kind", "unknown seller kind");
+    case v1::SELLER_KIND_THIRD_PARTY:
+      terms.seller_kind = SellerKind::kThirdParty;
+      break;
+    case v1::SELLER_KIND_SELF_OPERATED:
+      terms.seller_kind = SellerKind::kSelfOperated;
+      break;
+    default:
+      violations.Add("seller_kind", "unknown seller kind");
   }
   for (int i = 0; i < r.price_tiers_size(); ++i) {
     const auto& tier = r.price_tiers(i);
@@ -173,28 +163,13 @@ ListingTerms TermsFromProto(const v1::CreateListingRequest& r, FieldViolations& 
     violations.Add("delivery.region", "must be a region code of at most 16 characters");
   }
   if (!v1::PaymentTerms::Kind_IsValid(r.payment().kind())) violations.Add("payment.kind", "unknown payment kind");
-  if (r.payment().kind() == v1::PaymentTerms::NET_DAYS && (r.payment().net_days() < 1 || r.payment().net_days() > 180)) {
+  if (r.payment().kind() == v1::PaymentTerms::NET_DAYS &&
+      (r.payment().net_days() < 1 || r.payment().net_days() > 180)) {
     violations.Add("payment.net_days", "must be between 1 and 180 with NET_DAYS");
   }
   terms.delivery_json = ToJson(r.delivery());
   terms.payment_json = ToJson(r.payment());
   return terms;
-}
-
-grpc::Status Answer(const char* rpc, const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDataLoss:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-      log::Error("rpc failed", {{"rpc", rpc}, {"status", status.ToString()}});
-      break;
-    default:
-      break;
-  }
-  return ToGrpcStatus(status);
 }
 
 }  // namespace ptd::trading

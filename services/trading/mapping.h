@@ -1,13 +1,14 @@
 #ifndef PTD_SERVICES_TRADING_MAPPING_H_
 #define PTD_SERVICES_TRADING_MAPPING_H_
 
+#include <grpcpp/support/status.h>
+
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <grpcpp/support/status.h>
-
 #include "absl/time/time.h"
+#include "libs/core/digest.h"
 #include "libs/core/status.h"
 #include "ptd/trading/v1/orders.pb.h"
 #include "ptd/trading/v1/trading.pb.h"
@@ -17,7 +18,8 @@
 namespace ptd::trading {
 
 std::vector<LocalizedText> FromProto(const google::protobuf::RepeatedPtrField<common::v1::LocalizedText>& names);
-void ToProto(const std::vector<LocalizedText>& names, google::protobuf::RepeatedPtrField<common::v1::LocalizedText>* out);
+void ToProto(const std::vector<LocalizedText>& names,
+             google::protobuf::RepeatedPtrField<common::v1::LocalizedText>* out);
 Money FromProto(const common::v1::Money& m);
 Quantity FromProto(const common::v1::Quantity& q);
 void ToProto(const Money& m, common::v1::Money* out);
@@ -34,8 +36,8 @@ ListingTerms TermsFromProto(const v1::CreateListingRequest& request, FieldViolat
 std::string ToJson(const google::protobuf::Message& message);
 void FromJson(const std::string& json, google::protobuf::Message* message);
 
-// Hex SHA-256 of a message's deterministic serialization.
-std::string Sha256OfMessage(const google::protobuf::Message& message);
+// Hex SHA-256 of a message's deterministic serialization (libs/core/digest.h).
+using ::ptd::Sha256OfMessage;
 // Identifies a create request's content, so that a reused idempotency key with another request is caught.
 std::string RequestHash(const google::protobuf::Message& request);
 std::string PageToken(const std::string& last_key);
@@ -43,8 +45,8 @@ std::string PageToken(const std::string& last_key);
 std::string AfterKey(const std::string& token, FieldViolations& violations);
 absl::Status ReusedKey();
 
-// The handler's answer for `status`; failures on the service's side (not the caller's) are logged with the rpc.
-grpc::Status Answer(const char* rpc, const absl::Status& status);
+// The handler's answer for `status`; failures on the service's side are logged with the rpc (libs/core/status.h).
+using ::ptd::Answer;
 
 }  // namespace ptd::trading
 
