@@ -789,6 +789,20 @@ TEST_CASE("gateway: HTTPS when a certificate is configured") {
   CHECK(plain.Get("/healthz").status == 0);
 }
 
+TEST_CASE("gateway: a response larger than the socket takes at once arrives whole, and the connection goes on") {
+  // 3.5 MB of '<' in a title: within the backend's 4 MiB message limit, 21 MB of JSON (each one is \u003c).
+  Platform platform({"--max-body-bytes=4000000"});
+  HttpClient http(platform.port());
+  Session s = RegisterAndLogin(http);
+  const std::string title(3500000, '<');
+  HttpResult r = http.Post("/v1/test/payloads:create", {{"id", "big"}, {"payload", {{"title", title}}}}, s.auth());
+  REQUIRE(r.status == 200);
+  CHECK(r.body.size() > 21000000);
+  CHECK(r.json()["payload"]["title"] == title);
+  CHECK(http.Get("/v1/test/files/after", s.auth()).status == 200);
+  CHECK(http.connections() == 1);
+}
+
 TEST_CASE("gateway: keep-alive serves many requests on one connection") {
   Platform platform;
   HttpClient http(platform.port());
