@@ -66,6 +66,12 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (config.DurationOrExit("late-window") >= config.DurationOrExit("raw-retention")) {
+    std::cerr << "--late-window must be shorter than --raw-retention: a late sample would land in a day already "
+                 "dropped\n";
+    return 2;
+  }
+
   auto registry = std::make_shared<prometheus::Registry>();
   auto pool = ptd::pg::Pool::Create({.url = config.Get("pg-url"),
                                      .schema = config.Get("pg-schema"),

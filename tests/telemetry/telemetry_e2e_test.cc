@@ -986,4 +986,28 @@ TEST_CASE("a no-data rule raises when a point stops reporting and clears when it
   CHECK(open() == 0);
 }
 
+TEST_CASE("retention: raw days past --raw-retention are dropped whole, rollups kept as long as theirs") {
+  const std::string db = ptd::testing::FreshDatabase("retention");
+  const int64_t now = NowMicros();
+  const int64_t old_time = now - 50 * kHour;  // two days back
+  std::string point;
+  std::string tenant = "tenant-retention";
+  {
+    TelemetryServer server({"--late-window=72h"}, db);
+    Factory f(server, tenant);
+    point = f.points["temperature"].point_id();
+    IngestRequest r;
+    *r.add_series() = Series(f.device.device_id(), "temperature", {{old_time, 20}, {now - kSecond, 21}});
+    CHECK(IngestOk(server, tenant, r).accepted() == 2);
+    CHECK(Raw(server, tenant, point, old_time - kHour, old_time + kHour).size() == 1);
+  }
+  TelemetryServer server({"--late-window=12h", "--raw-retention=24h", "--hour-retention=24h"}, db);
+  // Housekeeping runs at start: the day of the old sample goes, today's stays.
+  CHECK(ptd::testing::WaitFor([&] { return Raw(server, tenant, point, old_time - kHour, old_time + kHour).empty(); }));
+  CHECK(Raw(server, tenant, point, now - kHour, now).size() == 1);
+  // Its minute rollup is still there (400 days by default); its hourly one is gone.
+  CHECK(Buckets(server, tenant, point, old_time - kHour, old_time + kHour, RESOLUTION_MINUTE).buckets_size() == 1);
+  CHECK(Buckets(server, tenant, point, old_time - kHour, old_time + kHour, RESOLUTION_HOUR).buckets_size() == 0);
+}
+
 }  // namespace
