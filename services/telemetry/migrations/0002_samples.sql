@@ -28,7 +28,7 @@ CREATE TABLE point_state (
   last_value   double precision NOT NULL,
   last_quality smallint NOT NULL,
   samples      bigint NOT NULL
-);
+) WITH (fillfactor = 50);  -- updated by every batch: room on the page keeps the updates HOT (no index writes)
 
 -- Rollups per point and bucket, maintained by ingest in the same transaction (late samples included).
 -- avg = sum / count.
@@ -43,6 +43,6 @@ CREATE TABLE rollup_1m (
   last_ts_us bigint NOT NULL,
   last_value double precision NOT NULL,
   PRIMARY KEY (point_id, bucket_us)
-);
-CREATE TABLE rollup_1h (LIKE rollup_1m INCLUDING ALL);
-CREATE TABLE rollup_1d (LIKE rollup_1m INCLUDING ALL);
+) WITH (fillfactor = 70);  -- a bucket is updated by every batch that reaches it: HOT updates need room on the page
+CREATE TABLE rollup_1h (LIKE rollup_1m INCLUDING ALL) WITH (fillfactor = 70);
+CREATE TABLE rollup_1d (LIKE rollup_1m INCLUDING ALL) WITH (fillfactor = 70);
