@@ -20,6 +20,14 @@ ptd_servers_start "$dir" "$pg_port" "$redis_port" >"$dir/env"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # A server that does not stop within 10 s is killed: the benchmark must not hang on it.
+  for _ in $(seq 100); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   ptd_servers_stop "$dir" immediate >/dev/null 2>&1 || true
 }
