@@ -39,7 +39,7 @@ struct Candidate {
 
 // What one attempt of the write transaction produced (a retried attempt starts again from the request).
 struct Outcome {
-  v1::IngestResponse response;
+  std::vector<v1::IngestResponse> responses;  // one per batch
   std::vector<v1::LatestValue> latest;
   std::vector<v1::Alarm> alarms;
 };
@@ -101,8 +101,7 @@ absl::Status Ingestor::PreparePartitions() {
   return EnsurePartitions(DayOf(now - options_.late_us) - 1, DayOf(now + options_.future_us) + 2);
 }
 
-absl::StatusOr<v1::IngestResponse> Ingestor::Ingest(const Caller& caller, const v1::IngestRequest& request) {
-  absl::Time started = absl::Now();
+absl::Status Ingestor::Check(const Caller& caller, const v1::IngestRequest& request) const {
   int64_t total = 0;
   for (const auto& s : request.series()) total += s.time_unix_us_size();
   FieldViolations violations;
@@ -112,24 +111,41 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Ingest(const Caller& caller, const 
   }
   if (request.batch_id().size() > 128) violations.Add("batch_id", "must be at most 128 bytes");
   if (!violations.empty()) return violations.ToStatus();
-
-  const bool as_edge_gateway = absl::StartsWith(caller.subject, kApiKeyPrefix);
-  if (!as_edge_gateway && !caller.HasRole("admin") && !caller.HasRole("operator")) {
+  if (!absl::StartsWith(caller.subject, kApiKeyPrefix) && !caller.HasRole("admin") && !caller.HasRole("operator")) {
     return absl::PermissionDeniedError(
         "writing samples needs an edge gateway's API key, or a user with the role admin or operator");
   }
+  return absl::OkStatus();
+}
 
+absl::StatusOr<v1::IngestResponse> Ingestor::Ingest(const Caller& caller, const v1::IngestRequest& request) {
+  if (absl::Status s = Check(caller, request); !s.ok()) return s;
+  absl::StatusOr<std::vector<v1::IngestResponse>> responses = IngestMany(caller, {&request});
+  if (!responses.ok()) return responses.status();
+  return std::move(responses->front());
+}
+
+absl::StatusOr<std::vector<v1::IngestResponse>> Ingestor::IngestMany(
+    const Caller& caller, const std::vector<const v1::IngestRequest*>& requests) {
+  absl::Time started = absl::Now();
+  int64_t total = 0;
+  for (const v1::IngestRequest* request : requests) {
+    for (const auto& s : request->series()) total += s.time_unix_us_size();
+  }
+  const bool as_edge_gateway = absl::StartsWith(caller.subject, kApiKeyPrefix);
   IngestWindow window{
       .now_us = absl::ToUnixMicros(started), .late_us = options_.late_us, .future_us = options_.future_us};
   // Partitions for every day a sample inside the window may land on.
   int64_t min_day = INT64_MAX, max_day = INT64_MIN;
   std::vector<std::string> device_ids;
-  for (const auto& s : request.series()) {
-    if (IsValidId(s.device_id())) device_ids.push_back(s.device_id());
-    for (int64_t t : s.time_unix_us()) {
-      if (t < window.now_us - window.late_us || t > window.now_us + window.future_us) continue;
-      min_day = std::min(min_day, DayOf(t));
-      max_day = std::max(max_day, DayOf(t));
+  for (const v1::IngestRequest* request : requests) {
+    for (const auto& s : request->series()) {
+      if (IsValidId(s.device_id())) device_ids.push_back(s.device_id());
+      for (int64_t t : s.time_unix_us()) {
+        if (t < window.now_us - window.late_us || t > window.now_us + window.future_us) continue;
+        min_day = std::min(min_day, DayOf(t));
+        max_day = std::max(max_day, DayOf(t));
+      }
     }
   }
   std::sort(device_ids.begin(), device_ids.end());
@@ -140,8 +156,8 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Ingest(const Caller& caller, const 
 
   absl::StatusOr<Outcome> outcome = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<Outcome> {
     Outcome out;
-    v1::IngestResponse& response = out.response;
-    response.set_batch_id(request.batch_id());
+    out.responses.resize(requests.size());
+    for (size_t k = 0; k < requests.size(); ++k) out.responses[k].set_batch_id(requests[k]->batch_id());
 
     absl::flat_hash_set<std::string> allowed;
     std::string gateway_name;
@@ -162,53 +178,59 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Ingest(const Caller& caller, const 
 
     // Checks, sample by sample; the acceptable ones gathered per point.
     absl::flat_hash_map<std::string, Candidate> candidates;
-    for (int i = 0; i < request.series_size(); ++i) {
-      const v1::SeriesSamples& s = request.series(i);
-      auto reject_series = [&](std::string reason) { Reject(response, i, -1, std::move(reason)); };
-      if (!known_devices.contains(s.device_id())) {
-        reject_series(absl::StrCat("unknown device '", s.device_id(), "'"));
-        continue;
-      }
-      if (as_edge_gateway && !allowed.contains(s.device_id())) {
-        reject_series(absl::StrCat("device ", s.device_id(), " is not assigned to edge gateway '", gateway_name, "'"));
-        continue;
-      }
-      auto point = by_code.find(std::make_pair(s.device_id(), s.point()));
-      if (point == by_code.end()) {
-        reject_series(absl::StrCat("device ", s.device_id(), " has no data point '", s.point(), "'"));
-        continue;
-      }
-      if (s.values_size() != s.time_unix_us_size()) {
-        reject_series(absl::StrCat("values has ", s.values_size(), " entries and time_unix_us ", s.time_unix_us_size(),
-                                   ": they must be parallel"));
-        continue;
-      }
-      if (s.quality_size() != 0 && s.quality_size() != s.time_unix_us_size()) {
-        reject_series(absl::StrCat("quality has ", s.quality_size(), " entries: none, or one per sample"));
-        continue;
-      }
-      const v1::DataPoint& spec = point->second->proto;
-      PointLimits limits{.min_value = spec.has_min_value() ? std::optional<double>(spec.min_value()) : std::nullopt,
-                         .max_value = spec.has_max_value() ? std::optional<double>(spec.max_value()) : std::nullopt};
-      Candidate& c = candidates[point->second->point_id];
-      c.device_id = s.device_id();
-      for (int j = 0; j < s.time_unix_us_size(); ++j) {
-        Sample sample{s.time_unix_us(j), s.values(j)};
-        int quality = s.quality_size() == 0 ? 1 : static_cast<int>(s.quality(j));
-        if (quality < 0 || quality > 3) {
-          Reject(response, i, j, absl::StrCat("quality ", quality, " is not a Quality"));
-        } else if (std::optional<std::string> why = CheckSample(sample, limits, window)) {
-          Reject(response, i, j, *std::move(why));
-        } else {
-          c.samples.push_back({sample.ts_us, sample.value, static_cast<int16_t>(NormalizeQuality(quality))});
+    for (size_t k = 0; k < requests.size(); ++k) {
+      const v1::IngestRequest& request = *requests[k];
+      v1::IngestResponse& response = out.responses[k];
+      for (int i = 0; i < request.series_size(); ++i) {
+        const v1::SeriesSamples& s = request.series(i);
+        auto reject_series = [&](std::string reason) { Reject(response, i, -1, std::move(reason)); };
+        if (!known_devices.contains(s.device_id())) {
+          reject_series(absl::StrCat("unknown device '", s.device_id(), "'"));
+          continue;
+        }
+        if (as_edge_gateway && !allowed.contains(s.device_id())) {
+          reject_series(
+              absl::StrCat("device ", s.device_id(), " is not assigned to edge gateway '", gateway_name, "'"));
+          continue;
+        }
+        auto point = by_code.find(std::make_pair(s.device_id(), s.point()));
+        if (point == by_code.end()) {
+          reject_series(absl::StrCat("device ", s.device_id(), " has no data point '", s.point(), "'"));
+          continue;
+        }
+        if (s.values_size() != s.time_unix_us_size()) {
+          reject_series(absl::StrCat("values has ", s.values_size(), " entries and time_unix_us ",
+                                     s.time_unix_us_size(), ": they must be parallel"));
+          continue;
+        }
+        if (s.quality_size() != 0 && s.quality_size() != s.time_unix_us_size()) {
+          reject_series(absl::StrCat("quality has ", s.quality_size(), " entries: none, or one per sample"));
+          continue;
+        }
+        const v1::DataPoint& spec = point->second->proto;
+        PointLimits limits{.min_value = spec.has_min_value() ? std::optional<double>(spec.min_value()) : std::nullopt,
+                           .max_value = spec.has_max_value() ? std::optional<double>(spec.max_value()) : std::nullopt};
+        Candidate& c = candidates[point->second->point_id];
+        c.device_id = s.device_id();
+        for (int j = 0; j < s.time_unix_us_size(); ++j) {
+          Sample sample{s.time_unix_us(j), s.values(j)};
+          int quality = s.quality_size() == 0 ? 1 : static_cast<int>(s.quality(j));
+          if (quality < 0 || quality > 3) {
+            Reject(response, i, j, absl::StrCat("quality ", quality, " is not a Quality"));
+          } else if (std::optional<std::string> why = CheckSample(sample, limits, window)) {
+            Reject(response, i, j, *std::move(why));
+          } else {
+            c.samples.push_back(
+                {sample.ts_us, sample.value, static_cast<int16_t>(NormalizeQuality(quality)), static_cast<int32_t>(k)});
+          }
         }
       }
     }
 
-    int64_t duplicates = 0;
+    std::vector<int64_t> duplicates(requests.size(), 0), accepted(requests.size(), 0);
     std::vector<std::string> point_ids;
     for (auto& [point_id, c] : candidates) {
-      duplicates += SortAndDropRepeats(c.samples);
+      SortAndDropRepeats(c.samples, &duplicates);
       if (!c.samples.empty()) point_ids.push_back(point_id);
     }
     std::sort(point_ids.begin(), point_ids.end());
@@ -234,18 +256,18 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Ingest(const Caller& caller, const 
     std::vector<PointBlocks> blocks;
     std::vector<std::pair<std::string, std::pair<int64_t, Aggregate>>> minutes, hours, days;
     absl::flat_hash_map<std::string, AlarmEngine::NewSamples> in_order;
-    int64_t accepted = 0;
     for (PointState& st : states) {
       Candidate& c = candidates[st.point_id];
       if (!stored.empty()) {
         auto end = std::remove_if(c.samples.begin(), c.samples.end(), [&](const TimedSample& s) {
-          return stored.contains(std::make_pair(st.point_id, s.ts_us));
+          if (!stored.contains(std::make_pair(st.point_id, s.ts_us))) return false;
+          ++duplicates[s.origin];
+          return true;
         });
-        duplicates += c.samples.end() - end;
         c.samples.erase(end, c.samples.end());
       }
       if (c.samples.empty()) continue;
-      accepted += static_cast<int64_t>(c.samples.size());
+      for (const TimedSample& s : c.samples) ++accepted[s.origin];
       blocks.push_back({st.point_id, SplitByDay(c.samples)});
       for (const auto& [bucket, a] : Rollup(c.samples, kMicrosPerMinute)) minutes.push_back({st.point_id, {bucket, a}});
       for (const auto& [bucket, a] : Rollup(c.samples, kMicrosPerHour)) hours.push_back({st.point_id, {bucket, a}});
@@ -287,27 +309,31 @@ absl::StatusOr<v1::IngestResponse> Ingestor::Ingest(const Caller& caller, const 
     absl::flat_hash_map<std::string, const PointRow*> by_id;
     for (const PointRow& p : points) by_id[p.point_id] = &p;
     for (v1::LatestValue& v : out.latest) v.set_point(by_id.at(v.point_id())->code);
-    response.set_accepted(accepted);
-    response.set_duplicates(duplicates);
+    for (size_t k = 0; k < requests.size(); ++k) {
+      out.responses[k].set_accepted(accepted[k]);
+      out.responses[k].set_duplicates(duplicates[k]);
+    }
     return out;
   });
   if (!outcome.ok()) return outcome.status();
 
-  const v1::IngestResponse& response = outcome->response;
-  int64_t rejected = total - response.accepted() - response.duplicates();
+  int64_t accepted = 0, duplicates = 0;
+  for (const v1::IngestResponse& r : outcome->responses) {
+    accepted += r.accepted();
+    duplicates += r.duplicates();
+  }
+  int64_t rejected = total - accepted - duplicates;
   if (metrics_->accepted != nullptr) {
-    metrics_->accepted->Increment(static_cast<double>(response.accepted()));
-    metrics_->duplicates->Increment(static_cast<double>(response.duplicates()));
+    metrics_->accepted->Increment(static_cast<double>(accepted));
+    metrics_->duplicates->Increment(static_cast<double>(duplicates));
     metrics_->rejected->Increment(static_cast<double>(rejected));
     metrics_->batch_seconds->Observe(absl::ToDoubleSeconds(absl::Now() - started));
     metrics_->batch_samples->Observe(static_cast<double>(total));
   }
   alarms_.CountRaised(caller.tenant_id, outcome->alarms);
   live_.Publish(caller.tenant_id, outcome->latest, outcome->alarms);
-  if (rejected > 0) {
-    log::Debug("samples rejected", {{"rejected", rejected}, {"first_reason", response.rejected(0).reason()}});
-  }
-  return response;
+  if (rejected > 0) log::Debug("samples rejected", {{"rejected", rejected}, {"batches", requests.size()}});
+  return std::move(outcome->responses);
 }
 
 }  // namespace ptd::telemetry

@@ -37,7 +37,17 @@ class Ingestor {
   Ingestor(pg::Pool& pool, AlarmEngine& alarms, LiveFeed& live, IngestOptions options, prometheus::Registry* registry);
   ~Ingestor();
 
+  // Check() and then IngestMany() of the one batch.
   absl::StatusOr<v1::IngestResponse> Ingest(const Caller& caller, const v1::IngestRequest& request);
+
+  // What is wrong with a batch as a whole (too many samples, the caller may not write): then none of it is
+  // stored. Otherwise OK; bad samples are the batch's answer, not an error.
+  absl::Status Check(const Caller& caller, const v1::IngestRequest& request) const;
+
+  // Stores several checked batches in one transaction (one commit, one row per point and day for all of them
+  // together): one answer per batch, in order, as if they had been stored one after the other.
+  absl::StatusOr<std::vector<v1::IngestResponse>> IngestMany(const Caller& caller,
+                                                             const std::vector<const v1::IngestRequest*>& requests);
 
   // Makes the daily partitions of [now - late window - 1 day, now + 2 days]; called at start and periodically.
   absl::Status PreparePartitions();

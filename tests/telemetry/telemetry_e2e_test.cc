@@ -1010,4 +1010,48 @@ TEST_CASE("retention: raw days past --raw-retention are dropped whole, rollups k
   CHECK(Buckets(server, tenant, point, old_time - kHour, old_time + kHour, RESOLUTION_HOUR).buckets_size() == 0);
 }
 
+TEST_CASE("batches in flight on one stream are answered each as if stored one after the other") {
+  TelemetryServer server;
+  Factory f(server, "tenant-inflight");
+  const int64_t t0 = NowMicros() - kHour;
+  auto samples = [&](int from, int to) {
+    std::vector<std::pair<int64_t, double>> out;
+    for (int i = from; i <= to; ++i) out.push_back({t0 + i * kSecond, static_cast<double>(i)});
+    return out;
+  };
+  std::vector<IngestRequest> batches(4);
+  *batches[0].add_series() = Series(f.device.device_id(), "temperature", samples(1, 10));
+  *batches[1].add_series() = Series(f.device.device_id(), "temperature", samples(6, 15));  // 6..10 sent before
+  *batches[2].add_series() = Series(f.device.device_id(), "temperature", {{t0 + 16 * kSecond, 16}, {t0, 9999}});
+  batches[3] = batches[1];  // all of it stored already
+  for (size_t i = 0; i < batches.size(); ++i) batches[i].set_batch_id("b" + std::to_string(i));
+
+  Call call(f.tenant, "operator");
+  auto stream = server.stub().StreamIngest(&call.context);
+  for (const IngestRequest& b : batches) REQUIRE(stream->Write(b));  // all in flight before any answer is read
+  stream->WritesDone();
+  std::vector<IngestResponse> answers;
+  IngestResponse r;
+  while (stream->Read(&r)) answers.push_back(r);
+  grpc::Status status = stream->Finish();
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  REQUIRE(answers.size() == 4);
+  struct Expected {
+    int64_t accepted, duplicates;
+    int rejected;
+  };
+  std::vector<Expected> expected = {{10, 0, 0}, {5, 5, 0}, {1, 0, 1}, {0, 10, 0}};
+  for (size_t i = 0; i < answers.size(); ++i) {
+    INFO("batch " << i);
+    CHECK(answers[i].batch_id() == "b" + std::to_string(i));
+    CHECK(answers[i].accepted() == expected[i].accepted);
+    CHECK(answers[i].duplicates() == expected[i].duplicates);
+    CHECK(answers[i].rejected_size() == expected[i].rejected);
+  }
+  std::vector<RawSample> stored = Raw(server, f.tenant, f.points["temperature"].point_id(), t0, t0 + kHour);
+  REQUIRE(stored.size() == 16);
+  CHECK(stored[5].value() == 6);  // the first value sent for t0 + 6 s, from batch 0
+}
+
 }  // namespace

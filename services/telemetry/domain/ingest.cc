@@ -26,14 +26,21 @@ std::optional<std::string> CheckSample(const Sample& sample, const PointLimits& 
   return std::nullopt;
 }
 
-int64_t SortAndDropRepeats(std::vector<TimedSample>& samples) {
+int64_t SortAndDropRepeats(std::vector<TimedSample>& samples, std::vector<int64_t>* dropped_by_origin) {
   // Stable: of samples with the same time, the first one sent stays first and is kept.
-  std::stable_sort(samples.begin(), samples.end(),
-                   [](const TimedSample& a, const TimedSample& b) { return a.ts_us < b.ts_us; });
-  auto end = std::unique(samples.begin(), samples.end(),
-                         [](const TimedSample& a, const TimedSample& b) { return a.ts_us == b.ts_us; });
-  int64_t dropped = samples.end() - end;
-  samples.erase(end, samples.end());
+  std::stable_sort(samples.begin(), samples.end(), [](const TimedSample& a, const TimedSample& b) {
+    return a.ts_us < b.ts_us || (a.ts_us == b.ts_us && a.origin < b.origin);
+  });
+  size_t kept = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (kept > 0 && samples[kept - 1].ts_us == samples[i].ts_us) {
+      if (dropped_by_origin != nullptr) ++(*dropped_by_origin)[samples[i].origin];
+      continue;
+    }
+    samples[kept++] = samples[i];
+  }
+  int64_t dropped = static_cast<int64_t>(samples.size() - kept);
+  samples.resize(kept);
   return dropped;
 }
 

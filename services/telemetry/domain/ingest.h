@@ -47,11 +47,13 @@ struct TimedSample {
   int64_t ts_us;
   double value;
   int16_t quality;
+  int32_t origin = 0;  // which of the batches stored together sent it (for their answers)
 };
 
 // Sorts `samples` by time and drops repeated times, keeping the first one sent (a resent sample is the same
-// measurement; the first write wins, as in storage). Returns how many were dropped.
-int64_t SortAndDropRepeats(std::vector<TimedSample>& samples);
+// measurement; the first write wins, as in storage); samples of a lower origin count as sent first. Returns how
+// many were dropped; when `dropped_by_origin` is given, also adds each dropped sample to its origin's count there.
+int64_t SortAndDropRepeats(std::vector<TimedSample>& samples, std::vector<int64_t>* dropped_by_origin = nullptr);
 
 // Splits sorted, distinct samples into blocks per UTC day.
 std::vector<Block> SplitByDay(std::span<const TimedSample> samples);

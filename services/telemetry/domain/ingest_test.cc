@@ -41,6 +41,17 @@ TEST_CASE("repeated times in a batch keep the first sample sent") {
   CHECK(s[2].value == 3);
 }
 
+TEST_CASE("repeats across batches stored together count against the later batch") {
+  std::vector<TimedSample> s = {{10, 1, 1, 0}, {20, 2, 1, 0}, {20, 5, 1, 1}, {10, 9, 1, 1}, {30, 3, 1, 1}};
+  std::vector<int64_t> dropped(2, 0);
+  CHECK(SortAndDropRepeats(s, &dropped) == 2);
+  CHECK(dropped == std::vector<int64_t>{0, 2});
+  REQUIRE(s.size() == 3);
+  CHECK(s[0].value == 1);
+  CHECK(s[1].value == 2);
+  CHECK(s[2].origin == 1);
+}
+
 TEST_CASE("blocks split at UTC midnight and keep qualities only when some are not good") {
   int64_t midnight = 20'000 * kMicrosPerDay;
   std::vector<TimedSample> s = {{midnight - 2, 1, 0}, {midnight - 1, 2, 1}, {midnight, 3, 1}, {midnight + 5, 4, 3}};
