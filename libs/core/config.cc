@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "libs/core/log.h"
 
 namespace ptd {
 
@@ -30,7 +31,8 @@ absl::Status Config::Parse(int argc, const char* const* argv) {
       help_requested_ = true;
       continue;
     }
-    if (arg.substr(0, 2) != "--") return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", std::string(arg), "'"));
+    if (arg.substr(0, 2) != "--")
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", std::string(arg), "'"));
     arg.remove_prefix(2);
     std::string name, value;
     if (auto eq = arg.find('='); eq != std::string_view::npos) {
@@ -82,7 +84,8 @@ const std::string& Config::Get(std::string_view name) const {
 absl::StatusOr<int64_t> Config::GetInt(std::string_view name) const {
   int64_t v;
   if (!absl::SimpleAtoi(Get(name), &v)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", std::string(name), " must be an integer, got '", Get(name), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", std::string(name), " must be an integer, got '", Get(name), "'"));
   }
   return v;
 }
@@ -90,7 +93,8 @@ absl::StatusOr<int64_t> Config::GetInt(std::string_view name) const {
 absl::StatusOr<bool> Config::GetBool(std::string_view name) const {
   bool v;
   if (!absl::SimpleAtob(Get(name), &v)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", std::string(name), " must be true or false, got '", Get(name), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", std::string(name), " must be true or false, got '", Get(name), "'"));
   }
   return v;
 }
@@ -98,8 +102,8 @@ absl::StatusOr<bool> Config::GetBool(std::string_view name) const {
 absl::StatusOr<absl::Duration> Config::GetDuration(std::string_view name) const {
   absl::Duration d;
   if (!absl::ParseDuration(Get(name), &d)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", std::string(name), " must be a duration like 250ms or 5s, got '",
-                                                   Get(name), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", std::string(name), " must be a duration like 250ms or 5s, got '", Get(name), "'"));
   }
   return d;
 }
@@ -118,5 +122,21 @@ T OrExit(absl::StatusOr<T> v) {
 int64_t Config::IntOrExit(std::string_view name) const { return OrExit(GetInt(name)); }
 bool Config::BoolOrExit(std::string_view name) const { return OrExit(GetBool(name)); }
 absl::Duration Config::DurationOrExit(std::string_view name) const { return OrExit(GetDuration(name)); }
+
+bool SetUpServiceOrExit(const Config& config, std::string_view service) {
+  log::SetService(service);
+  log::Level level;
+  if (!log::ParseLevel(config.Get("log-level"), &level)) {
+    std::cerr << "--log-level must be debug, info, warn or error\n";
+    std::exit(2);
+  }
+  log::SetMinLevel(level);
+  const bool migrate_only = config.BoolOrExit("migrate-only");
+  if (!migrate_only && config.Get("internal-token").empty()) {
+    std::cerr << "--internal-token (PTD_INTERNAL_TOKEN) is required: services refuse calls without it\n";
+    std::exit(2);
+  }
+  return migrate_only;
+}
 
 }  // namespace ptd

@@ -56,6 +56,11 @@ class Config {
   bool help_requested_ = false;
 };
 
+// For a service's main(), after ParseOrExit: logs as `service` at --log-level, and exits 2 with a message for a
+// bad level, or for an empty --internal-token unless --migrate-only (services refuse calls without it).
+// Returns --migrate-only.
+bool SetUpServiceOrExit(const Config& config, std::string_view service);
+
 }  // namespace ptd
 
 #endif  // PTD_LIBS_CORE_CONFIG_H_

@@ -1,6 +1,7 @@
 #include "libs/pg/migrate.h"
 
 #include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -10,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "libs/core/config.h"
 #include "libs/core/log.h"
 
 namespace ptd::pg {
@@ -165,6 +167,28 @@ std::filesystem::path MigrationsNextToBinary(std::string_view name) {
   std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", error);
   if (error) return std::filesystem::path(name);
   return exe.parent_path() / name;
+}
+
+std::unique_ptr<Pool> OpenMigratedPoolOrExit(const Config& config, std::string name, prometheus::Registry* registry) {
+  auto die = [](std::string_view what, const absl::Status& status) {
+    log::Error(what, {{"status", status.ToString()}});
+    std::exit(1);
+  };
+  absl::StatusOr<std::unique_ptr<Pool>> pool = Pool::Create({.url = config.Get("pg-url"),
+                                                             .schema = config.Get("pg-schema"),
+                                                             .size = static_cast<int>(config.IntOrExit("pg-pool-size")),
+                                                             .name = std::move(name)},
+                                                            registry);
+  if (!pool.ok()) die("cannot open the PostgreSQL pool", pool.status());
+  std::filesystem::path migrations = config.Get("migrations-dir").empty()
+                                         ? MigrationsNextToBinary()
+                                         : std::filesystem::path(config.Get("migrations-dir"));
+  if (absl::Status s = Migrate(**pool, migrations); !s.ok()) die("migrations failed", s);
+  if (config.BoolOrExit("migrate-only")) {
+    log::Info("migrations applied", {{"dir", migrations.string()}});
+    std::exit(0);
+  }
+  return *std::move(pool);
 }
 
 }  // namespace ptd::pg

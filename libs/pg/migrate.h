@@ -2,6 +2,8 @@
 #define PTD_LIBS_PG_MIGRATE_H_
 
 #include <filesystem>
+#include <memory>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -14,6 +16,10 @@
 // orders them, other files are ignored. A service ships the folder next to its binary (see the CMake
 // function `ptd_pg_migrations` in libs/pg/CMakeLists.txt) and passes its path, e.g. from a
 // `--migrations` flag that defaults to MigrationsNextToBinary().
+namespace ptd {
+class Config;
+}
+
 namespace ptd::pg {
 
 // Creates the pool's schema if missing and applies, in number order, every file not yet recorded in
@@ -29,6 +35,11 @@ absl::Status Migrate(Pool& pool, const std::filesystem::path& dir);
 
 // `<folder of the running executable>/<name>`, where services install their migrations.
 std::filesystem::path MigrationsNextToBinary(std::string_view name = "migrations");
+
+// For a service's main(): the pool from the flags --pg-url, --pg-schema and --pg-pool-size (metrics labelled
+// `name`), with the migrations of --migrations-dir (empty: next to the binary) applied. Logs and exits 1 when
+// either fails; after applying them exits 0 when --migrate-only is true (a deploy's migration job).
+std::unique_ptr<Pool> OpenMigratedPoolOrExit(const Config& config, std::string name, prometheus::Registry* registry);
 
 }  // namespace ptd::pg
 

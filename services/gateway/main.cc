@@ -126,40 +126,16 @@ int main(int argc, char** argv) {
        {"log-level", "info", "debug, info, warn or error"},
        {"migrate-only", "false", "apply the migrations and exit (for a deploy's migration job)"}});
   config.ParseOrExit(argc, argv);
-  ptd::log::SetService("gateway");
-  ptd::log::Level level;
-  if (!ptd::log::ParseLevel(config.Get("log-level"), &level)) {
-    std::cerr << "--log-level must be debug, info, warn or error\n";
+  const bool migrate_only = ptd::SetUpServiceOrExit(config, "gateway");
+  ptd::log::Level level;  // checked by SetUpServiceOrExit; the request log writes at it too
+  ptd::log::ParseLevel(config.Get("log-level"), &level);
+  if (!migrate_only && config.Get("jwt-secret").size() < 32) {
+    std::cerr << "--jwt-secret (PTD_JWT_SECRET) is required, at least 32 bytes\n";
     return 2;
-  }
-  ptd::log::SetMinLevel(level);
-  const bool migrate_only = config.BoolOrExit("migrate-only");
-  if (!migrate_only) {
-    if (config.Get("internal-token").empty()) {
-      std::cerr << "--internal-token (PTD_INTERNAL_TOKEN) is required: services refuse calls without it\n";
-      return 2;
-    }
-    if (config.Get("jwt-secret").size() < 32) {
-      std::cerr << "--jwt-secret (PTD_JWT_SECRET) is required, at least 32 bytes\n";
-      return 2;
-    }
   }
 
   auto registry = std::make_shared<prometheus::Registry>();
-  auto pool = ptd::pg::Pool::Create({.url = config.Get("pg-url"),
-                                     .schema = config.Get("pg-schema"),
-                                     .size = static_cast<int>(config.IntOrExit("pg-pool-size")),
-                                     .name = "gateway"},
-                                    registry.get());
-  if (!pool.ok()) Die("cannot open the PostgreSQL pool", pool.status());
-  std::filesystem::path migrations = config.Get("migrations-dir").empty()
-                                         ? ptd::pg::MigrationsNextToBinary()
-                                         : std::filesystem::path(config.Get("migrations-dir"));
-  if (absl::Status s = ptd::pg::Migrate(**pool, migrations); !s.ok()) Die("migrations failed", s);
-  if (migrate_only) {
-    ptd::log::Info("migrations applied", {{"dir", migrations.string()}});
-    return 0;
-  }
+  std::unique_ptr<ptd::pg::Pool> pool = ptd::pg::OpenMigratedPoolOrExit(config, "gateway", registry.get());
 
   auto redis = ptd::redis::Client::Create({.url = config.Get("redis-url"), .pool_size = 8});
   if (!redis.ok()) Die("bad Redis URL", redis.status());
@@ -179,9 +155,9 @@ int main(int argc, char** argv) {
 
   // Identity, served over gRPC by this process and reached through the same routes as every service.
   ptd::gateway::JwtCodec jwt(config.Get("jwt-secret"), config.Get("jwt-issuer"));
-  ptd::gateway::Authenticator authenticator(jwt, **pool, config.DurationOrExit("api-key-cache-ttl"));
+  ptd::gateway::Authenticator authenticator(jwt, *pool, config.DurationOrExit("api-key-cache-ttl"));
   ptd::gateway::IdentityService identity(
-      **pool, jwt,
+      *pool, jwt,
       {.access_token_ttl = config.DurationOrExit("access-token-ttl"),
        .refresh_token_ttl = config.DurationOrExit("refresh-token-ttl"),
        .on_api_key_revoked = [&](const std::string& id) { authenticator.ForgetApiKey(id); }});
@@ -243,7 +219,7 @@ int main(int argc, char** argv) {
         checks[name] = status.ok() ? "ok" : std::string(status.message());
         ready = ready && status.ok();
       };
-      record("postgres", (*pool)->InTransaction([](pqxx::work& tx) {
+      record("postgres", pool->InTransaction([](pqxx::work& tx) {
         tx.exec("SELECT 1");
         return absl::OkStatus();
       }));

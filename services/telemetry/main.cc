@@ -53,19 +53,7 @@ int main(int argc, char** argv) {
        {"log-level", "info", "debug, info, warn or error"},
        {"migrate-only", "false", "apply the migrations and exit (for a deploy's migration job)"}});
   config.ParseOrExit(argc, argv);
-  ptd::log::SetService("telemetry");
-  ptd::log::Level level;
-  if (!ptd::log::ParseLevel(config.Get("log-level"), &level)) {
-    std::cerr << "--log-level must be debug, info, warn or error\n";
-    return 2;
-  }
-  ptd::log::SetMinLevel(level);
-  const bool migrate_only = config.BoolOrExit("migrate-only");
-  if (!migrate_only && config.Get("internal-token").empty()) {
-    std::cerr << "--internal-token (PTD_INTERNAL_TOKEN) is required: services refuse calls without it\n";
-    return 2;
-  }
-
+  ptd::SetUpServiceOrExit(config, "telemetry");
   if (config.DurationOrExit("late-window") >= config.DurationOrExit("raw-retention")) {
     std::cerr << "--late-window must be shorter than --raw-retention: a late sample would land in a day already "
                  "dropped\n";
@@ -73,38 +61,25 @@ int main(int argc, char** argv) {
   }
 
   auto registry = std::make_shared<prometheus::Registry>();
-  auto pool = ptd::pg::Pool::Create({.url = config.Get("pg-url"),
-                                     .schema = config.Get("pg-schema"),
-                                     .size = static_cast<int>(config.IntOrExit("pg-pool-size")),
-                                     .name = "telemetry"},
-                                    registry.get());
-  if (!pool.ok()) Die("cannot open the PostgreSQL pool", pool.status());
-  std::filesystem::path migrations = config.Get("migrations-dir").empty()
-                                         ? ptd::pg::MigrationsNextToBinary()
-                                         : std::filesystem::path(config.Get("migrations-dir"));
-  if (absl::Status s = ptd::pg::Migrate(**pool, migrations); !s.ok()) Die("migrations failed", s);
-  if (migrate_only) {
-    ptd::log::Info("migrations applied", {{"dir", migrations.string()}});
-    return 0;
-  }
+  std::unique_ptr<ptd::pg::Pool> pool = ptd::pg::OpenMigratedPoolOrExit(config, "telemetry", registry.get());
 
   auto redis = ptd::redis::Client::Create({.url = config.Get("redis-url"), .pool_size = 8});
   if (!redis.ok()) Die("cannot reach Redis", redis.status());
   auto watch_redis = ptd::redis::Client::Create(
       {.url = config.Get("redis-url"), .pool_size = static_cast<int>(config.IntOrExit("max-watchers"))});
   if (!watch_redis.ok()) Die("cannot reach Redis", watch_redis.status());
-  ptd::outbox::Relay relay(**pool, **redis, {.interval = config.DurationOrExit("relay-interval")}, registry.get());
+  ptd::outbox::Relay relay(*pool, **redis, {.interval = config.DurationOrExit("relay-interval")}, registry.get());
   relay.Start();
 
   ptd::telemetry::AlarmEngine alarms(registry.get());
   ptd::telemetry::LiveFeed live(**redis, **watch_redis, registry.get());
-  ptd::telemetry::Ingestor ingestor(**pool, alarms, live,
+  ptd::telemetry::Ingestor ingestor(*pool, alarms, live,
                                     {.late_us = absl::ToInt64Microseconds(config.DurationOrExit("late-window")),
                                      .future_us = absl::ToInt64Microseconds(config.DurationOrExit("future-tolerance")),
                                      .max_samples_per_batch = config.IntOrExit("max-batch-samples")},
                                     registry.get());
   if (absl::Status s = ingestor.PreparePartitions(); !s.ok()) Die("cannot make the sample partitions", s);
-  ptd::telemetry::Maintenance maintenance(**pool, ingestor, alarms, live,
+  ptd::telemetry::Maintenance maintenance(*pool, ingestor, alarms, live,
                                           {.raw = config.DurationOrExit("raw-retention"),
                                            .minute = config.DurationOrExit("minute-retention"),
                                            .hour = config.DurationOrExit("hour-retention"),
@@ -113,7 +88,7 @@ int main(int argc, char** argv) {
                                           config.DurationOrExit("housekeeping-interval"));
   maintenance.Start();
 
-  ptd::telemetry::TelemetryService service(**pool, ingestor, alarms, live);
+  ptd::telemetry::TelemetryService service(*pool, ingestor, alarms, live);
   ptd::Server server({.service_name = "telemetry",
                       .grpc_address = config.Get("grpc-address"),
                       .metrics_address = config.Get("metrics-address"),

@@ -1,7 +1,7 @@
 // ptd-trading: the B2B marketplace service. Flags -> config -> server; nothing else.
-#include <iostream>
-
 #include <prometheus/registry.h>
+
+#include <iostream>
 
 #include "libs/core/config.h"
 #include "libs/core/log.h"
@@ -42,45 +42,21 @@ int main(int argc, char** argv) {
        {"log-level", "info", "debug, info, warn or error"},
        {"migrate-only", "false", "apply the migrations and exit (for a deploy's migration job)"}});
   config.ParseOrExit(argc, argv);
-  ptd::log::SetService("trading");
-  ptd::log::Level level;
-  if (!ptd::log::ParseLevel(config.Get("log-level"), &level)) {
-    std::cerr << "--log-level must be debug, info, warn or error\n";
-    return 2;
-  }
-  ptd::log::SetMinLevel(level);
-  const bool migrate_only = config.BoolOrExit("migrate-only");
-  if (!migrate_only && config.Get("internal-token").empty()) {
-    std::cerr << "--internal-token (PTD_INTERNAL_TOKEN) is required: services refuse calls without it\n";
-    return 2;
-  }
+  ptd::SetUpServiceOrExit(config, "trading");
 
   auto registry = std::make_shared<prometheus::Registry>();
-  auto pool = ptd::pg::Pool::Create({.url = config.Get("pg-url"),
-                                     .schema = config.Get("pg-schema"),
-                                     .size = static_cast<int>(config.IntOrExit("pg-pool-size")),
-                                     .name = "trading"},
-                                    registry.get());
-  if (!pool.ok()) Die("cannot open the PostgreSQL pool", pool.status());
-  std::filesystem::path migrations = config.Get("migrations-dir").empty()
-                                         ? ptd::pg::MigrationsNextToBinary()
-                                         : std::filesystem::path(config.Get("migrations-dir"));
-  if (absl::Status s = ptd::pg::Migrate(**pool, migrations); !s.ok()) Die("migrations failed", s);
-  if (migrate_only) {
-    ptd::log::Info("migrations applied", {{"dir", migrations.string()}});
-    return 0;
-  }
+  std::unique_ptr<ptd::pg::Pool> pool = ptd::pg::OpenMigratedPoolOrExit(config, "trading", registry.get());
 
   auto redis = ptd::redis::Client::Create({.url = config.Get("redis-url")});
   if (!redis.ok()) Die("cannot reach Redis", redis.status());
-  ptd::outbox::Relay relay(**pool, **redis, {.interval = config.DurationOrExit("relay-interval")}, registry.get());
+  ptd::outbox::Relay relay(*pool, **redis, {.interval = config.DurationOrExit("relay-interval")}, registry.get());
   relay.Start();
 
-  ptd::trading::TradingService service(**pool);
-  ptd::trading::OrderService orders(**pool);
-  ptd::trading::GroupDeadlineSweeper group_sweeper(**pool, config.DurationOrExit("group-sweep-interval"));
+  ptd::trading::TradingService service(*pool);
+  ptd::trading::OrderService orders(*pool);
+  ptd::trading::GroupDeadlineSweeper group_sweeper(*pool, config.DurationOrExit("group-sweep-interval"));
   group_sweeper.Start();
-  ptd::trading::SpotMarketService spot(**pool);
+  ptd::trading::SpotMarketService spot(*pool);
   ptd::Server server({.service_name = "trading",
                       .grpc_address = config.Get("grpc-address"),
                       .metrics_address = config.Get("metrics-address"),
