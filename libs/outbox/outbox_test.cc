@@ -257,7 +257,7 @@ TEST_CASE("outbox: Write checks the event and reports database errors as statuse
 }
 
 TEST_CASE("outbox: TablesSql is the text of outbox.sql") {
-  std::ifstream file(std::filesystem::path(__FILE__).parent_path() / "outbox.sql");
+  std::ifstream file(PTD_OUTBOX_SQL);
   std::stringstream text;
   text << file.rdbuf();
   CHECK(TablesSql() == text.str());
