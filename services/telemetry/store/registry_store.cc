@@ -103,20 +103,6 @@ std::string DoubleText(double value) {
   return std::string(buf, end);
 }
 
-std::string TextArray(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    out.push_back('"');
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out.push_back('\\');
-      out.push_back(c);
-    }
-    out.push_back('"');
-  }
-  return out + "}";
-}
-
 std::optional<RegistryStore::Earlier> RegistryStore::FindCreate(pqxx::work& tx, const std::string& tenant,
                                                                 const std::string& method, const std::string& key) {
   static constexpr char kSql[] =

@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "libs/pg/array.h"
 #include "ptd/telemetry/v1/telemetry.pb.h"
 
 // SQL of the device registry. Every read filters on the tenant: another tenant's object is not found.
@@ -74,8 +75,8 @@ class RegistryStore {
   static int64_t CountDevices(pqxx::work& tx, const std::string& tenant, const std::vector<std::string>& device_ids);
 };
 
-// Array parameters in PostgreSQL's text form (one bound parameter however many elements).
-std::string TextArray(const std::vector<std::string>& values);
+// Array parameters (libs/pg/array.h).
+using pg::TextArray;
 // The shortest text that reads back as exactly `value` (std::to_chars).
 std::string DoubleText(double value);
 

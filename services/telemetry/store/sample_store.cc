@@ -14,27 +14,7 @@
 namespace ptd::telemetry {
 namespace {
 
-// Array literals in PostgreSQL's text form, written with std::to_chars: the shortest text that reads back as
-// exactly the same number.
-template <typename T>
-void AppendArray(std::string& out, const std::vector<T>& values) {
-  out.reserve(out.size() + values.size() * 20 + 2);
-  out.push_back('{');
-  char buf[32];
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, values[i]);
-    out.append(buf, end);
-  }
-  out.push_back('}');
-}
-
-template <typename T>
-std::string ArrayText(const std::vector<T>& values) {
-  std::string out;
-  AppendArray(out, values);
-  return out;
-}
+using pg::NumberArray;
 
 std::string DateOfDay(int64_t day) {
   absl::CivilDay d = absl::CivilDay(1970, 1, 1) + day;
@@ -139,7 +119,7 @@ absl::StatusOr<absl::flat_hash_set<std::pair<std::string, int64_t>>> SampleStore
       "JOIN sample_block b ON b.point_id = q.p AND b.t_max_us >= q.lo AND b.t_min_us <= q.hi "
       "AND b.day BETWEEN DATE '1970-01-01' + (q.lo / 86400000000)::int AND DATE '1970-01-01' + (q.hi / "
       "86400000000)::int";
-  for (const auto& row : tx.exec_params(kSql, TextArray(points), ArrayText(lows), ArrayText(highs))) {
+  for (const auto& row : tx.exec_params(kSql, TextArray(points), NumberArray(lows), NumberArray(highs))) {
     std::string point = row[0].as<std::string>();
     pqxx::binarystring ts(row[1]);
     absl::StatusOr<std::vector<int64_t>> times = DecodeTimes(std::string_view(ts.get(), ts.size()));
@@ -198,8 +178,8 @@ void SampleStore::MergeRollups(pqxx::work& tx, const std::string& table, const s
       "max = greatest(r.max, excluded.max), sum = r.sum + excluded.sum, count = r.count + excluded.count, "
       "last_value = CASE WHEN excluded.last_ts_us >= r.last_ts_us THEN excluded.last_value ELSE r.last_value END, "
       "last_ts_us = greatest(r.last_ts_us, excluded.last_ts_us)");
-  tx.exec_params(sql, TextArray(points), ArrayText(buckets), tenant, ArrayText(mins), ArrayText(maxs), ArrayText(sums),
-                 ArrayText(counts), ArrayText(last_ts), ArrayText(last_values));
+  tx.exec_params(sql, TextArray(points), NumberArray(buckets), tenant, NumberArray(mins), NumberArray(maxs),
+                 NumberArray(sums), NumberArray(counts), NumberArray(last_ts), NumberArray(last_values));
 }
 
 void SampleStore::UpdateStates(pqxx::work& tx, const std::vector<PointState>& states) {
@@ -219,8 +199,8 @@ void SampleStore::UpdateStates(pqxx::work& tx, const std::vector<PointState>& st
       "UPDATE point_state s SET last_ts_us = u.t, last_value = u.v, last_quality = u.q, samples = u.n "
       "FROM unnest($1::uuid[], $2::bigint[], $3::float8[], $4::smallint[], $5::bigint[]) AS u (p, t, v, q, n) "
       "WHERE s.point_id = u.p";
-  tx.exec_params(kSql, TextArray(points), ArrayText(last_ts), ArrayText(values), ArrayText(qualities),
-                 ArrayText(samples));
+  tx.exec_params(kSql, TextArray(points), NumberArray(last_ts), NumberArray(values), NumberArray(qualities),
+                 NumberArray(samples));
 }
 
 absl::StatusOr<std::vector<SampleStore::RawRow>> SampleStore::ReadRaw(pqxx::work& tx, const std::string& point_id,

@@ -4,31 +4,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/core/ids.h"
+#include "libs/pg/array.h"
 
 namespace ptd::trading {
 namespace {
 
 // Several rows go in one statement as array parameters (one round trip however many fills an order makes).
-// These render the array's text form; the array is still one bound parameter.
-std::string IntArray(const std::vector<int64_t>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) absl::StrAppend(&out, i == 0 ? "" : ",", values[i]);
-  return out + "}";
-}
-
-std::string TextArray(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    out.push_back('"');
-    for (char c : values[i]) {
-      if (c == '"' || c == '\\') out.push_back('\\');
-      out.push_back(c);
-    }
-    out.push_back('"');
-  }
-  return out + "}";
-}
+// pg::TextArray and pg::NumberArray render the array's text form; the array is still one bound parameter.
+using pg::NumberArray;
+using pg::TextArray;
 
 // The statements run for every batch are prepared once per connection (parsed and planned once; libpqxx
 // prepares a registered statement on its first use and keeps it for the connection's life).
@@ -165,7 +149,7 @@ LockedBooks SpotStore::LockBooks(pqxx::work& tx, const std::vector<BookToLock>& 
     tenants.push_back(tenant);
     keys.push_back(key);
   }
-  pqxx::result r = ExecPrepared(tx, "spot_lock_books", kSql, TextArray(ids), IntArray(sequences), TextArray(tenants),
+  pqxx::result r = ExecPrepared(tx, "spot_lock_books", kSql, TextArray(ids), NumberArray(sequences), TextArray(tenants),
                                 TextArray(keys));
   LockedBooks out;
   out.earlier.resize(tenant_keys.size());
@@ -284,14 +268,14 @@ absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::vector<NewSpotOrde
     executed.push_back(absl::ToUnixMicros(t.execute_time));
   }
   pqxx::result r = ExecPrepared(
-      tx, "spot_write_batch", kSql, TextArray(ids), TextArray(tenants), TextArray(commodities), IntArray(seqs),
-      IntArray(sides), IntArray(types), TextArray(currencies), IntArray(prices), TextArray(units), IntArray(quantities),
-      IntArray(filled), IntArray(statuses), IntArray(reasons), TextArray(keys), TextArray(hashes), TextArray(creators),
-      IntArray(created), IntArray(updated), absl::ToUnixMicros(now), TextArray(maker_books), IntArray(maker_seqs),
-      IntArray(fill_quantities), TextArray(trade_ids), TextArray(trade_books), TextArray(trade_currencies),
-      IntArray(trade_prices), TextArray(trade_units), IntArray(trade_quantities), IntArray(amounts),
-      TextArray(buy_orders), TextArray(sell_orders), TextArray(buyers), TextArray(sellers), IntArray(aggressors),
-      TextArray(takers), IntArray(executed));
+      tx, "spot_write_batch", kSql, TextArray(ids), TextArray(tenants), TextArray(commodities), NumberArray(seqs),
+      NumberArray(sides), NumberArray(types), TextArray(currencies), NumberArray(prices), TextArray(units),
+      NumberArray(quantities), NumberArray(filled), NumberArray(statuses), NumberArray(reasons), TextArray(keys),
+      TextArray(hashes), TextArray(creators), NumberArray(created), NumberArray(updated), absl::ToUnixMicros(now),
+      TextArray(maker_books), NumberArray(maker_seqs), NumberArray(fill_quantities), TextArray(trade_ids),
+      TextArray(trade_books), TextArray(trade_currencies), NumberArray(trade_prices), TextArray(trade_units),
+      NumberArray(trade_quantities), NumberArray(amounts), TextArray(buy_orders), TextArray(sell_orders),
+      TextArray(buyers), TextArray(sellers), NumberArray(aggressors), TextArray(takers), NumberArray(executed));
   std::vector<int64_t> trade_seqs;
   size_t makers_filled = 0;
   for (const auto& row : r) {
