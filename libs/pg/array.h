@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -13,6 +14,10 @@
 //
 // One round trip however many rows; the values are still bound, never spliced into the SQL.
 namespace ptd::pg {
+
+// Any bytes in bytea's text form, "\x" and two hex digits a byte: for a bytea parameter, an element of a
+// TextArray cast to bytea[], or a bytea column in COPY (which escapes the backslash itself).
+std::string ByteaText(std::string_view bytes);
 
 // {"a","b\"c"}: every element quoted, '"' and '\' escaped.
 std::string TextArray(const std::vector<std::string>& values);

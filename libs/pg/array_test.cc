@@ -30,6 +30,11 @@ TEST_CASE("array parameters reach PostgreSQL element for element") {
   REQUIRE(r.size() == ints.size());
   for (size_t i = 0; i < ints.size(); ++i) CHECK(r[i][0].as<int64_t>() == ints[i]);
   CHECK(tx.exec_params1("SELECT cardinality($1::text[])", TextArray({}))[0].as<int>() == 0);
+  const std::string bytes("\x00\xff\\\"a\x7f", 6);
+  CHECK(ByteaText(bytes) == "\\x00ff5c22617f");
+  CHECK(tx.exec_params1("SELECT encode($1::bytea, 'hex')", ByteaText(bytes))[0].as<std::string>() == "00ff5c22617f");
+  CHECK(tx.exec_params1("SELECT encode(($1::bytea[])[1], 'hex')", TextArray({ByteaText(bytes)}))[0].as<std::string>() ==
+        "00ff5c22617f");
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include <charconv>
 #include <pqxx/stream_to>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
@@ -131,11 +130,6 @@ absl::StatusOr<absl::flat_hash_set<std::pair<std::string, int64_t>>> SampleStore
   return out;
 }
 
-namespace {
-// bytea in COPY's text form: "\x" and hex digits (stream_to escapes the backslash).
-std::string Hex(const std::string& bytes) { return "\\x" + absl::BytesToHexString(bytes); }
-}  // namespace
-
 void SampleStore::WriteBlocks(pqxx::work& tx, const std::string& tenant, const std::vector<PointBlocks>& blocks) {
   static const std::vector<std::string> kColumns = {"tenant_id", "point_id", "day",  "t_min_us", "t_max_us",
                                                     "n",         "ts",       "vals", "quality"};
@@ -144,8 +138,8 @@ void SampleStore::WriteBlocks(pqxx::work& tx, const std::string& tenant, const s
     for (const Block& b : p.blocks) {
       std::string quality(b.quality.begin(), b.quality.end());
       copy << std::make_tuple(tenant, p.point_id, DateOfDay(b.day), b.t_min_us(), b.t_max_us(),
-                              static_cast<int64_t>(b.ts_us.size()), Hex(EncodeTimes(b.ts_us)),
-                              Hex(EncodeValues(b.values)), Hex(quality));
+                              static_cast<int64_t>(b.ts_us.size()), pg::ByteaText(EncodeTimes(b.ts_us)),
+                              pg::ByteaText(EncodeValues(b.values)), pg::ByteaText(quality));
     }
   }
   copy.complete();

@@ -22,17 +22,6 @@ pqxx::result ExecPrepared(pqxx::work& tx, const char* name, const char* sql, Arg
   return tx.exec_prepared(name, std::forward<Args>(args)...);
 }
 
-std::string HexBytea(const std::string& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out = "\\x";
-  out.reserve(2 + 2 * bytes.size());
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  return out;
-}
-
 book::Side SideOf(int code) { return code == 1 ? book::Side::kBuy : book::Side::kSell; }
 absl::Time TimeFromMicros(const pqxx::field& f) { return absl::FromUnixMicros(f.as<int64_t>()); }
 
@@ -381,7 +370,7 @@ void SpotStore::WriteEvents(pqxx::work& tx, const std::vector<outbox::Event>& ev
     types.push_back(e.type);
     aggregates.push_back(e.aggregate_id);
     tenants.push_back(e.tenant_id);
-    payloads.push_back(HexBytea(e.payload));
+    payloads.push_back(pg::ByteaText(e.payload));
     request_ids.push_back(e.request_id);
   }
   ExecPrepared(tx, "spot_write_events", kSql, TextArray(ids), TextArray(streams), TextArray(types),
