@@ -139,4 +139,9 @@ bool SetUpServiceOrExit(const Config& config, std::string_view service) {
   return migrate_only;
 }
 
+void ExitWithError(std::string_view what, const absl::Status& status) {
+  log::Error(what, {{"status", status.ToString()}});
+  std::exit(1);
+}
+
 }  // namespace ptd

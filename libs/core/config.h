@@ -61,6 +61,9 @@ class Config {
 // Returns --migrate-only.
 bool SetUpServiceOrExit(const Config& config, std::string_view service);
 
+// For main(): logs `what` with the status at error level and exits 1.
+[[noreturn]] void ExitWithError(std::string_view what, const absl::Status& status);
+
 }  // namespace ptd
 
 #endif  // PTD_LIBS_CORE_CONFIG_H_

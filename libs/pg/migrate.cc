@@ -170,20 +170,16 @@ std::filesystem::path MigrationsNextToBinary(std::string_view name) {
 }
 
 std::unique_ptr<Pool> OpenMigratedPoolOrExit(const Config& config, std::string name, prometheus::Registry* registry) {
-  auto die = [](std::string_view what, const absl::Status& status) {
-    log::Error(what, {{"status", status.ToString()}});
-    std::exit(1);
-  };
   absl::StatusOr<std::unique_ptr<Pool>> pool = Pool::Create({.url = config.Get("pg-url"),
                                                              .schema = config.Get("pg-schema"),
                                                              .size = static_cast<int>(config.IntOrExit("pg-pool-size")),
                                                              .name = std::move(name)},
                                                             registry);
-  if (!pool.ok()) die("cannot open the PostgreSQL pool", pool.status());
+  if (!pool.ok()) ExitWithError("cannot open the PostgreSQL pool", pool.status());
   std::filesystem::path migrations = config.Get("migrations-dir").empty()
                                          ? MigrationsNextToBinary()
                                          : std::filesystem::path(config.Get("migrations-dir"));
-  if (absl::Status s = Migrate(**pool, migrations); !s.ok()) die("migrations failed", s);
+  if (absl::Status s = Migrate(**pool, migrations); !s.ok()) ExitWithError("migrations failed", s);
   if (config.BoolOrExit("migrate-only")) {
     log::Info("migrations applied", {{"dir", migrations.string()}});
     std::exit(0);

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "grpc/health/v1/health.pb.h"
+#include "libs/core/config.h"
 #include "libs/core/log.h"
 #include "libs/server/internal_token.h"
 #include "libs/server/rpc_observer.h"
@@ -319,6 +320,17 @@ int RunServer(ServerOptions options, const std::vector<grpc::Service*>& services
   }
   server.Wait();
   return 0;
+}
+
+ServerOptions ServerOptionsFromFlags(const Config& config, std::string service_name,
+                                     std::shared_ptr<prometheus::Registry> registry) {
+  return {.service_name = std::move(service_name),
+          .grpc_address = config.Get("grpc-address"),
+          .metrics_address = config.Get("metrics-address"),
+          .internal_token = config.Get("internal-token"),
+          .shutdown_grace = config.DurationOrExit("shutdown-grace"),
+          .drain_timeout = config.DurationOrExit("drain-timeout"),
+          .registry = std::move(registry)};
 }
 
 }  // namespace ptd

@@ -17,6 +17,9 @@
 namespace prometheus {
 class Exposer;
 }
+namespace ptd {
+class Config;
+}
 namespace ptd::server_internal {
 class HealthWatches;
 }
@@ -111,6 +114,11 @@ class Server {
 // not synchronised), starts a Server with `services` and waits until it has stopped. Returns the exit code: 0
 // after a graceful stop, 1 when the server could not start (logged).
 int RunServer(ServerOptions options, const std::vector<grpc::Service*>& services);
+
+// For main(): the options from the flags every service has — --grpc-address, --metrics-address,
+// --internal-token, --shutdown-grace, --drain-timeout — with the service's name and metrics registry.
+ServerOptions ServerOptionsFromFlags(const Config& config, std::string service_name,
+                                     std::shared_ptr<prometheus::Registry> registry);
 
 }  // namespace ptd
 

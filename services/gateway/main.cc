@@ -30,11 +30,6 @@
 
 namespace {
 
-[[noreturn]] void Die(std::string_view what, const absl::Status& status) {
-  ptd::log::Error(what, {{"status", status.ToString()}});
-  std::exit(1);
-}
-
 std::vector<std::string> SplitList(const std::string& text) {
   std::vector<std::string> out;
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
@@ -138,17 +133,17 @@ int main(int argc, char** argv) {
   std::unique_ptr<ptd::pg::Pool> pool = ptd::pg::OpenMigratedPoolOrExit(config, "gateway", registry.get());
 
   auto redis = ptd::redis::Client::Create({.url = config.Get("redis-url"), .pool_size = 8});
-  if (!redis.ok()) Die("bad Redis URL", redis.status());
+  if (!redis.ok()) ptd::ExitWithError("bad Redis URL", redis.status());
 
   // Routes from every compiled-in descriptor, plus any descriptor sets given.
   google::protobuf::DescriptorPool descriptor_pool(google::protobuf::DescriptorPool::generated_pool());
   std::vector<std::string> files = ptd::gateway::GeneratedFileNames();
   absl::StatusOr<std::vector<std::string>> extra_files =
       LoadDescriptorSets(SplitList(config.Get("descriptor-sets")), descriptor_pool);
-  if (!extra_files.ok()) Die("cannot load the descriptor sets", extra_files.status());
+  if (!extra_files.ok()) ptd::ExitWithError("cannot load the descriptor sets", extra_files.status());
   files.insert(files.end(), extra_files->begin(), extra_files->end());
   absl::StatusOr<ptd::gateway::RouteTable> routes = ptd::gateway::RouteTable::Build(descriptor_pool, files, {"ptd."});
-  if (!routes.ok()) Die("bad google.api.http rules", routes.status());
+  if (!routes.ok()) ptd::ExitWithError("bad google.api.http rules", routes.status());
   google::protobuf::DynamicMessageFactory message_factory(&descriptor_pool);
   message_factory.SetDelegateToGeneratedFactory(true);
   std::string openapi = ptd::gateway::OpenApiDocument(*routes).dump();
@@ -161,21 +156,15 @@ int main(int argc, char** argv) {
       {.access_token_ttl = config.DurationOrExit("access-token-ttl"),
        .refresh_token_ttl = config.DurationOrExit("refresh-token-ttl"),
        .on_api_key_revoked = [&](const std::string& id) { authenticator.ForgetApiKey(id); }});
-  ptd::Server server({.service_name = "gateway",
-                      .grpc_address = config.Get("grpc-address"),
-                      .metrics_address = config.Get("metrics-address"),
-                      .internal_token = config.Get("internal-token"),
-                      .shutdown_grace = config.DurationOrExit("shutdown-grace"),
-                      .drain_timeout = config.DurationOrExit("drain-timeout"),
-                      .registry = registry});
+  ptd::Server server(ptd::ServerOptionsFromFlags(config, "gateway", registry));
   server.AddService(&identity);
-  if (absl::Status s = server.Start(); !s.ok()) Die("cannot start the identity gRPC server", s);
+  if (absl::Status s = server.Start(); !s.ok()) ptd::ExitWithError("cannot start the identity gRPC server", s);
 
   std::vector<std::string> backend_specs = SplitList(config.Get("backends"));
   backend_specs.push_back(absl::StrCat("ptd.gateway.v1=127.0.0.1:", server.grpc_port()));
   auto backends = ptd::gateway::Backends::Create(backend_specs, static_cast<int>(config.IntOrExit("backend-channels")),
                                                  static_cast<int>(config.IntOrExit("backend-threads")));
-  if (!backends.ok()) Die("bad --backends", backends.status());
+  if (!backends.ok()) ptd::ExitWithError("bad --backends", backends.status());
 
   ptd::gateway::RateLimiter rate_limiter(**redis, static_cast<int>(config.IntOrExit("rate-limit-take-ahead")));
   ptd::gateway::ProcessMetrics process_metrics(*registry);
@@ -206,7 +195,7 @@ int main(int argc, char** argv) {
         gateway.Handle(std::move(request), peer, std::move(respond));
       },
       [&](int status, const std::string& message) { return gateway.Reject(status, message); });
-  if (absl::Status s = http.Start(); !s.ok()) Die("cannot start the HTTP server", s);
+  if (absl::Status s = http.Start(); !s.ok()) ptd::ExitWithError("cannot start the HTTP server", s);
 
   // Readiness: PostgreSQL, Redis and every backend, checked in the background so probes cost nothing.
   std::atomic<bool> stopping{false};

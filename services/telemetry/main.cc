@@ -16,15 +16,6 @@
 #include "services/telemetry/maintenance.h"
 #include "services/telemetry/telemetry_service.h"
 
-namespace {
-
-[[noreturn]] void Die(std::string_view what, const absl::Status& status) {
-  ptd::log::Error(what, {{"status", status.ToString()}});
-  std::exit(1);
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   ptd::Config config(
       "ptd-telemetry",
@@ -64,10 +55,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<ptd::pg::Pool> pool = ptd::pg::OpenMigratedPoolOrExit(config, "telemetry", registry.get());
 
   auto redis = ptd::redis::Client::Create({.url = config.Get("redis-url"), .pool_size = 8});
-  if (!redis.ok()) Die("cannot reach Redis", redis.status());
+  if (!redis.ok()) ptd::ExitWithError("cannot reach Redis", redis.status());
   auto watch_redis = ptd::redis::Client::Create(
       {.url = config.Get("redis-url"), .pool_size = static_cast<int>(config.IntOrExit("max-watchers"))});
-  if (!watch_redis.ok()) Die("cannot reach Redis", watch_redis.status());
+  if (!watch_redis.ok()) ptd::ExitWithError("cannot reach Redis", watch_redis.status());
   ptd::outbox::Relay relay(*pool, **redis, {.interval = config.DurationOrExit("relay-interval")}, registry.get());
   relay.Start();
 
@@ -78,7 +69,8 @@ int main(int argc, char** argv) {
                                      .future_us = absl::ToInt64Microseconds(config.DurationOrExit("future-tolerance")),
                                      .max_samples_per_batch = config.IntOrExit("max-batch-samples")},
                                     registry.get());
-  if (absl::Status s = ingestor.PreparePartitions(); !s.ok()) Die("cannot make the sample partitions", s);
+  if (absl::Status s = ingestor.PreparePartitions(); !s.ok())
+    ptd::ExitWithError("cannot make the sample partitions", s);
   ptd::telemetry::Maintenance maintenance(*pool, ingestor, alarms, live,
                                           {.raw = config.DurationOrExit("raw-retention"),
                                            .minute = config.DurationOrExit("minute-retention"),
@@ -89,15 +81,9 @@ int main(int argc, char** argv) {
   maintenance.Start();
 
   ptd::telemetry::TelemetryService service(*pool, ingestor, alarms, live);
-  ptd::Server server({.service_name = "telemetry",
-                      .grpc_address = config.Get("grpc-address"),
-                      .metrics_address = config.Get("metrics-address"),
-                      .internal_token = config.Get("internal-token"),
-                      .shutdown_grace = config.DurationOrExit("shutdown-grace"),
-                      .drain_timeout = config.DurationOrExit("drain-timeout"),
-                      .registry = registry});
+  ptd::Server server(ptd::ServerOptionsFromFlags(config, "telemetry", registry));
   server.AddService(&service);
-  if (absl::Status s = server.Start(); !s.ok()) Die("cannot start the server", s);
+  if (absl::Status s = server.Start(); !s.ok()) ptd::ExitWithError("cannot start the server", s);
   ptd::log::Info("telemetry serving", {{"grpc_port", server.grpc_port()}, {"metrics_port", server.metrics_port()}});
   server.Wait();
   maintenance.Stop();

@@ -15,15 +15,6 @@
 #include "services/trading/spot_service.h"
 #include "services/trading/trading_service.h"
 
-namespace {
-
-[[noreturn]] void Die(std::string_view what, const absl::Status& status) {
-  ptd::log::Error(what, {{"status", status.ToString()}});
-  std::exit(1);
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   ptd::Config config(
       "ptd-trading", "PTDCloud trading: commodity catalogue and sellers' listings over gRPC.",
@@ -48,7 +39,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<ptd::pg::Pool> pool = ptd::pg::OpenMigratedPoolOrExit(config, "trading", registry.get());
 
   auto redis = ptd::redis::Client::Create({.url = config.Get("redis-url")});
-  if (!redis.ok()) Die("cannot reach Redis", redis.status());
+  if (!redis.ok()) ptd::ExitWithError("cannot reach Redis", redis.status());
   ptd::outbox::Relay relay(*pool, **redis, {.interval = config.DurationOrExit("relay-interval")}, registry.get());
   relay.Start();
 
@@ -57,17 +48,11 @@ int main(int argc, char** argv) {
   ptd::trading::GroupDeadlineSweeper group_sweeper(*pool, config.DurationOrExit("group-sweep-interval"));
   group_sweeper.Start();
   ptd::trading::SpotMarketService spot(*pool);
-  ptd::Server server({.service_name = "trading",
-                      .grpc_address = config.Get("grpc-address"),
-                      .metrics_address = config.Get("metrics-address"),
-                      .internal_token = config.Get("internal-token"),
-                      .shutdown_grace = config.DurationOrExit("shutdown-grace"),
-                      .drain_timeout = config.DurationOrExit("drain-timeout"),
-                      .registry = registry});
+  ptd::Server server(ptd::ServerOptionsFromFlags(config, "trading", registry));
   server.AddService(&service);
   server.AddService(&orders);
   server.AddService(&spot);
-  if (absl::Status s = server.Start(); !s.ok()) Die("cannot start the server", s);
+  if (absl::Status s = server.Start(); !s.ok()) ptd::ExitWithError("cannot start the server", s);
   ptd::log::Info("trading serving", {{"grpc_port", server.grpc_port()}, {"metrics_port", server.metrics_port()}});
   server.Wait();
   group_sweeper.Stop();
