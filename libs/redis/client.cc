@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -73,6 +74,11 @@ bool LooksDead(const redisContext& context) {
 
 }  // namespace
 
+absl::Status StatusOf(const Value& reply, absl::string_view command) {
+  if (reply.type != Value::Type::kError) return absl::OkStatus();
+  return absl::Status(CodeOfRedisError(reply.str), absl::StrCat("redis ", command, ": ", reply.str));
+}
+
 std::string Value::DebugString() const {
   switch (type) {
     case Type::kNil:
@@ -106,41 +112,74 @@ class Client::Connection {
   bool LooksDead() const { return redis::LooksDead(*context_); }
 
   absl::StatusOr<Value> Run(const std::vector<std::string>& args, absl::Duration reply_timeout) {
-    if (reply_timeout != timeout_) {
-      if (redisSetTimeout(context_, TimevalOf(reply_timeout)) != REDIS_OK) return IoError(args);
-      timeout_ = reply_timeout;
-    }
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const std::string& arg : args) {
-      argv.push_back(arg.data());
-      lengths.push_back(arg.size());
-    }
-    errno = 0;
-    auto* reply = static_cast<redisReply*>(
-        redisCommandArgv(context_, static_cast<int>(args.size()), argv.data(), lengths.data()));
-    if (reply == nullptr) return IoError(args);
-    Value value = CopyReply(*reply);
-    freeReplyObject(reply);
-    if (value.type == Value::Type::kError) {
-      return absl::Status(CodeOfRedisError(value.str), absl::StrCat("redis ", args.front(), ": ", value.str));
-    }
+    if (!SetReplyTimeout(reply_timeout) || !Append(args)) return IoError(args.front());
+    absl::StatusOr<Value> value = ReadReply(args.front());
+    if (!value.ok()) return value.status();
+    if (absl::Status status = StatusOf(*value, args.front()); !status.ok()) return status;
     return value;
   }
 
+  // Appends every command to the output buffer, then reads one reply each (the first read sends them all).
+  // `what` names the call in errors.
+  absl::StatusOr<std::vector<Value>> RunAll(const std::vector<std::vector<std::string>>& commands,
+                                            absl::string_view what, absl::Duration reply_timeout) {
+    if (!SetReplyTimeout(reply_timeout)) return IoError(what);
+    for (const std::vector<std::string>& args : commands) {
+      if (!Append(args)) return IoError(what);
+    }
+    std::vector<Value> replies;
+    replies.reserve(commands.size());
+    for (size_t i = 0; i < commands.size(); ++i) {
+      absl::StatusOr<Value> reply = ReadReply(what);
+      if (!reply.ok()) return reply.status();
+      replies.push_back(*std::move(reply));
+    }
+    return replies;
+  }
+
  private:
-  absl::Status IoError(const std::vector<std::string>& args) {
+  bool SetReplyTimeout(absl::Duration reply_timeout) {
+    if (reply_timeout == timeout_) return true;
+    if (redisSetTimeout(context_, TimevalOf(reply_timeout)) != REDIS_OK) return false;
+    timeout_ = reply_timeout;
+    return true;
+  }
+
+  // Formats the command into hiredis' output buffer; nothing is sent yet.
+  bool Append(const std::vector<std::string>& args) {
+    argv_.clear();
+    lengths_.clear();
+    for (const std::string& arg : args) {
+      argv_.push_back(arg.data());
+      lengths_.push_back(arg.size());
+    }
+    return redisAppendCommandArgv(context_, static_cast<int>(args.size()), argv_.data(), lengths_.data()) == REDIS_OK;
+  }
+
+  // The next reply, after writing whatever is still buffered.
+  absl::StatusOr<Value> ReadReply(absl::string_view what) {
+    void* reply = nullptr;
+    errno = 0;
+    if (redisGetReply(context_, &reply) != REDIS_OK || reply == nullptr) return IoError(what);
+    Value value = CopyReply(*static_cast<redisReply*>(reply));
+    freeReplyObject(reply);
+    return value;
+  }
+
+  absl::Status IoError(absl::string_view what) {
     const bool timed_out = context_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
     if (context_->err == 0) context_->err = REDIS_ERR_OTHER;  // never reuse after a failure
-    std::string what = absl::StrCat("redis ", args.empty() ? "" : args.front(), ": ");
     if (timed_out) {
-      return absl::DeadlineExceededError(absl::StrCat(what, "no reply within ", absl::FormatDuration(timeout_)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("redis ", what, ": no reply within ", absl::FormatDuration(timeout_)));
     }
-    return absl::UnavailableError(absl::StrCat(what, "connection lost: ", context_->errstr));
+    return absl::UnavailableError(absl::StrCat("redis ", what, ": connection lost: ", context_->errstr));
   }
 
   redisContext* context_;
   absl::Duration timeout_ = absl::InfiniteDuration();  // what the socket is set to now
+  std::vector<const char*> argv_;                      // Append's, kept for their capacity
+  std::vector<size_t> lengths_;
 };
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
@@ -259,17 +298,36 @@ void Client::Release(std::unique_ptr<Connection> connection) {
   freed_.notify_one();
 }
 
-absl::StatusOr<Value> Client::Command(const std::vector<std::string>& args, const CallOptions& call) {
-  if (args.empty()) return absl::InvalidArgumentError("redis command must not be empty");
+template <typename T>
+absl::StatusOr<T> Client::WithConnection(const CallOptions& call,
+                                         const std::function<absl::StatusOr<T>(Connection&)>& run) {
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<std::unique_ptr<Connection>> connection = Acquire();
     if (!connection.ok()) return connection.status();
-    absl::StatusOr<Value> result = (*connection)->Run(args, options_.timeout + call.server_wait);
+    absl::StatusOr<T> result = run(**connection);
     const bool broken = (*connection)->broken();
     Release(*std::move(connection));
     if (broken && call.retry_if_broken && attempt == 1 && absl::IsUnavailable(result.status())) continue;
     return result;
   }
+}
+
+absl::StatusOr<Value> Client::Command(const std::vector<std::string>& args, const CallOptions& call) {
+  if (args.empty()) return absl::InvalidArgumentError("redis command must not be empty");
+  return WithConnection<Value>(
+      call, [&](Connection& connection) { return connection.Run(args, options_.timeout + call.server_wait); });
+}
+
+absl::StatusOr<std::vector<Value>> Client::Pipeline(const std::vector<std::vector<std::string>>& commands,
+                                                    const CallOptions& call) {
+  if (commands.empty()) return std::vector<Value>{};
+  for (const std::vector<std::string>& args : commands) {
+    if (args.empty()) return absl::InvalidArgumentError("redis command in a pipeline must not be empty");
+  }
+  const std::string what = absl::StrCat(commands.front().front(), " and ", commands.size() - 1, " more, pipelined");
+  return WithConnection<std::vector<Value>>(call, [&](Connection& connection) {
+    return connection.RunAll(commands, what, options_.timeout + call.server_wait);
+  });
 }
 
 }  // namespace ptd::redis

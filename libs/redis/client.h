@@ -3,6 +3,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 // A small, thread-safe Redis client over hiredis: a bounded pool of connections, binary-safe arguments
@@ -51,6 +53,10 @@ struct CallOptions {
   bool retry_if_broken = false;
 };
 
+// The status Command would have returned for `reply` to `command` (its name, e.g. "XADD"): OK unless the
+// reply is an error, else the error's message with the code from its prefix. For Pipeline's replies.
+absl::Status StatusOf(const Value& reply, absl::string_view command);
+
 class Client {
  public:
   // Checks the URL; connections are opened on first use. INVALID_ARGUMENT for a bad URL or pool size.
@@ -70,6 +76,19 @@ class Client {
   // (inside EXEC's array) stay in the Value as kError.
   absl::StatusOr<Value> Command(const std::vector<std::string>& args, const CallOptions& call = {});
 
+  // Runs `commands` on one connection in one round trip: sends them all, then reads their replies, returned
+  // in the same order. A Redis error reply does not fail the call: it stays in its place as a kError Value
+  // (StatusOf turns it into Command's status), and the commands after it still run. A pipeline is not a
+  // transaction: other clients' commands may run in between; MULTI ... EXEC around the commands makes
+  // them run as one. The call fails as a whole as Command does (DEADLINE_EXCEEDED, UNAVAILABLE,
+  // RESOURCE_EXHAUSTED, the connection discarded), and then any prefix of the commands may have run;
+  // `call.retry_if_broken` sends them all again. No commands: an empty vector, no connection used. An empty
+  // command is INVALID_ARGUMENT.
+  //
+  //   absl::StatusOr<std::vector<Value>> replies = redis->Pipeline({{"INCR", a}, {"INCR", b}});
+  absl::StatusOr<std::vector<Value>> Pipeline(const std::vector<std::vector<std::string>>& commands,
+                                              const CallOptions& call = {});
+
   const Options& options() const { return options_; }
 
  private:
@@ -86,6 +105,9 @@ class Client {
   absl::StatusOr<std::unique_ptr<Connection>> Acquire();
   void Release(std::unique_ptr<Connection> connection);
   absl::StatusOr<std::unique_ptr<Connection>> Connect();
+  // Runs `run` on a pooled connection, once more on a new one when it broke and `call.retry_if_broken`.
+  template <typename T>
+  absl::StatusOr<T> WithConnection(const CallOptions& call, const std::function<absl::StatusOr<T>(Connection&)>& run);
 
   Options options_;
   Address address_;

@@ -198,6 +198,133 @@ TEST_CASE("redis: callers wait for a free connection up to the timeout") {
   CHECK(Must(redis->Command({"PING"})).str == "PONG");
 }
 
+std::vector<Value> MustAll(absl::StatusOr<std::vector<Value>> values) {
+  INFO(values.status());
+  REQUIRE(values.ok());
+  return *std::move(values);
+}
+
+TEST_CASE("redis: a pipeline returns each command's reply, in order") {
+  auto redis = MakeClient({.pool_size = 1});
+  std::string key = UniqueName("redis-test");
+
+  std::vector<Value> replies = MustAll(redis->Pipeline({{"SET", key, "hello"},
+                                                        {"GET", key},
+                                                        {"GET", key + "-missing"},
+                                                        {"INCRBY", key + "-n", "41"},
+                                                        {"RPUSH", key + "-list", "a", "b"},
+                                                        {"LRANGE", key + "-list", "0", "-1"}}));
+  REQUIRE(replies.size() == 6);
+  CHECK(replies[0].DebugString() == "OK");
+  CHECK(replies[1].DebugString() == "\"hello\"");
+  CHECK(replies[2].is_nil());
+  CHECK(replies[3].integer == 41);
+  CHECK(replies[4].integer == 2);
+  CHECK(replies[5].DebugString() == "[\"a\", \"b\"]");
+
+  // More than fits in one socket buffer either way.
+  std::vector<std::vector<std::string>> increments(20000, {"INCR", key + "-many"});
+  replies = MustAll(redis->Pipeline(increments));
+  REQUIRE(replies.size() == 20000);
+  bool counted = true;
+  for (size_t i = 0; i < replies.size(); ++i) counted = counted && replies[i].integer == static_cast<int64_t>(i) + 1;
+  CHECK(counted);
+}
+
+TEST_CASE("redis: an error reply in a pipeline stays in its place and the commands after it run") {
+  auto redis = MakeClient({.pool_size = 1});
+  std::string key = UniqueName("redis-test");
+  REQUIRE(Must(redis->Command({"SET", key, "not a list"})).str == "OK");
+
+  std::vector<Value> replies =
+      MustAll(redis->Pipeline({{"INCR", key + "-n"}, {"LPUSH", key, "x"}, {"NOSUCHCOMMAND"}, {"INCR", key + "-n"}}));
+  REQUIRE(replies.size() == 4);
+  CHECK(replies[0].integer == 1);
+  CHECK(replies[1].type == Value::Type::kError);
+  CHECK(absl::StrContains(replies[1].str, "WRONGTYPE"));
+  CHECK(StatusOf(replies[1], "LPUSH").code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(replies[2].type == Value::Type::kError);
+  CHECK(StatusOf(replies[2], "NOSUCHCOMMAND").code() == absl::StatusCode::kInternal);
+  CHECK(replies[3].integer == 2);
+  CHECK(StatusOf(replies[3], "INCR").ok());
+
+  // MULTI ... EXEC in a pipeline: the replies of the queued commands come in EXEC's array.
+  replies = MustAll(redis->Pipeline({{"MULTI"}, {"INCR", key + "-n"}, {"LPUSH", key, "x"}, {"EXEC"}}));
+  REQUIRE(replies.size() == 4);
+  CHECK(replies[1].str == "QUEUED");
+  CHECK(replies[3].elements.size() == 2);
+  CHECK(replies[3].elements[0].integer == 3);
+  CHECK(replies[3].elements[1].type == Value::Type::kError);
+
+  CHECK(Must(redis->Command({"PING"})).str == "PONG");
+}
+
+TEST_CASE("redis: pipelined arguments and replies are binary-safe") {
+  auto redis = MakeClient();
+  std::string key = UniqueName("redis-test") + std::string("\0\r\n key", 8);
+  std::string value;
+  for (int i = 0; i < 256; ++i) value.push_back(static_cast<char>(i));
+  value += std::string("\r\n*2\r\n$3\r\n\0end", 14);
+
+  std::vector<Value> replies = MustAll(redis->Pipeline({{"SET", key, value}, {"GET", key}, {"STRLEN", key}}));
+  REQUIRE(replies.size() == 3);
+  CHECK(replies[0].str == "OK");
+  CHECK(replies[1].str == value);
+  CHECK(replies[2].integer == static_cast<int64_t>(value.size()));
+}
+
+TEST_CASE("redis: an empty pipeline returns no replies; an empty command in one is refused") {
+  auto redis = MakeClient();
+  CHECK(MustAll(redis->Pipeline({})).empty());
+  CHECK(redis->Pipeline({{"PING"}, {}}).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("redis: a pipeline whose replies do not all come in time fails whole, and the client recovers") {
+  auto redis = MakeClient({.pool_size = 1, .timeout = absl::Milliseconds(300)});
+  std::string key = UniqueName("redis-test-empty-list");
+  int64_t id = Must(redis->Command({"CLIENT", "ID"})).integer;
+
+  absl::StatusOr<std::vector<Value>> blocked = redis->Pipeline({{"PING"}, {"BLPOP", key, "5"}, {"PING"}});
+  INFO(blocked.status());
+  CHECK(blocked.status().code() == absl::StatusCode::kDeadlineExceeded);
+  CHECK(absl::StrContains(blocked.status().message(), "PING and 2 more"));
+
+  // The connection, with replies still to come on it, was dropped.
+  CHECK(Must(redis->Command({"CLIENT", "ID"})).integer != id);
+  std::vector<Value> waited =
+      MustAll(redis->Pipeline({{"BLPOP", key, "0.5"}, {"PING"}}, {.server_wait = absl::Seconds(1)}));
+  REQUIRE(waited.size() == 2);
+  CHECK(waited[0].is_nil());
+  CHECK(waited[1].str == "PONG");
+}
+
+TEST_CASE("redis: a pipeline whose connection breaks is sent again only when the caller allows it") {
+  bool retry = GENERATE(false, true);
+  OwnRedis server;
+  auto admin = MakeClient({.url = server.url()});
+  auto redis = MakeClient({.url = server.url(), .pool_size = 1});
+  std::string key = UniqueName("redis-test-empty-list");
+  absl::StatusOr<std::vector<Value>> result;
+  std::thread waiter([&] {
+    result = redis->Pipeline({{"INCR", key + "-n"}, {"BLPOP", key, "1"}},
+                             {.server_wait = absl::Seconds(2), .retry_if_broken = retry});
+  });
+  int64_t id = -1;
+  REQUIRE(ptd::testing::WaitFor([&] { return (id = ClientRunning(*admin, "blpop")) >= 0; }));
+  REQUIRE(Must(admin->Command({"CLIENT", "KILL", "ID", std::to_string(id)})).integer == 1);
+  waiter.join();
+
+  if (retry) {
+    INFO(result.status());
+    REQUIRE(result.ok());
+    CHECK((*result)[0].integer == 2);  // the first INCR ran before the connection broke
+    CHECK((*result)[1].is_nil());
+  } else {
+    CHECK(result.status().code() == absl::StatusCode::kUnavailable);
+    CHECK(Must(admin->Command({"GET", key + "-n"})).str == "1");
+  }
+}
+
 TEST_CASE("redis: urls are checked") {
   struct Case {
     std::string url;
