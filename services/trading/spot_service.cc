@@ -43,6 +43,10 @@ struct SpotMarketService::Book {
   std::mutex mu;
   bool valid = false;   // false: unknown or dirty, rebuild before use
   int64_t version = 0;  // the spot_books.version the memory reflects (when valid)
+  // The book's numbers the memory reflects (when valid): the next order's arrival sequence and the next
+  // trade's place on the tape (spot_books.next_seq and next_trade_seq).
+  int64_t next_seq = 0;
+  int64_t next_trade_seq = 0;
   std::unique_ptr<book::OrderBook> book;
   absl::flat_hash_map<uint64_t, Resting> resting;  // by arrival sequence (the core's order id)
   absl::flat_hash_map<std::string, OwnPrices> own;
@@ -73,8 +77,9 @@ struct SpotMarketService::Book {
     return !it->second.bids.empty() && (market || *it->second.bids.rbegin() >= price_minor);
   }
 
-  // Replaces the memory with the database's open orders, replayed in arrival order.
-  absl::Status Rebuild(pqxx::work& tx, int64_t db_version) {
+  // Replaces the memory with the database's open orders, replayed in arrival order; the book's row had
+  // `db_version` and the numbers `next` (next_seq) and `next_trade` (next_trade_seq).
+  absl::Status Rebuild(pqxx::work& tx, int64_t db_version, int64_t next, int64_t next_trade) {
     valid = false;
     book = std::make_unique<book::OrderBook>();
     resting.clear();
@@ -94,6 +99,8 @@ struct SpotMarketService::Book {
       AddResting(o.seq, {o.order_id, o.tenant_id, o.side, o.price_minor});
     }
     version = db_version;
+    next_seq = next;
+    next_trade_seq = next_trade;
     valid = true;
     return absl::OkStatus();
   }
@@ -315,7 +322,17 @@ struct SpotMarketService::Pending {
 // transaction (the caller then runs the requests one by one).
 class SpotMarketService::Batch {
  public:
-  explicit Batch(pqxx::work& tx) : tx_(tx) {}
+  // `tx` null: a batch of placements none of which was placed before (CommitAlone), written as a whole by
+  // the caller (TakeAll); otherwise each flush writes in `tx`.
+  explicit Batch(pqxx::work* tx) : tx_(tx) {}
+
+  // Everything the batch writes, for SpotStore::WriteAlone.
+  struct Writes {
+    std::vector<NewSpotOrder> orders;
+    std::vector<SpotFill> fills;
+    std::vector<SpotTradeRow> trades;
+    std::vector<outbox::Event> events;
+  };
 
   // `seq` is the arrival sequence reserved for the order in `b`; `earlier` the order committed before under
   // the same idempotency key, if any.
@@ -323,14 +340,19 @@ class SpotMarketService::Batch {
   absl::Status Cancel(Book& b, Pending& p);
   // Writes what is pending and the events, and answers the repeats of an order placed in this batch.
   absl::Status Finish();
+  // The same without writing: what is to be written, and the repeats answered.
+  Writes TakeAll();
   // The commodities of the books that traded.
   const std::vector<std::string>& traded() const { return traded_; }
 
  private:
   using BookSeq = std::pair<const Book*, int64_t>;  // an order's place: arrival sequences are per book
   absl::Status Flush();
+  // Moves what is not yet written into `out` and appends the placed orders' events to events_.
+  void TakeRows(Writes& out);
+  void AnswerRepeats();
 
-  pqxx::work& tx_;
+  pqxx::work* tx_;
   // Not yet written:
   std::vector<NewSpotOrder> orders_;                      // as they must be stored (fills by later orders included)
   absl::flat_hash_map<BookSeq, size_t> order_index_;      // -> orders_ index, for fills of these orders
@@ -352,10 +374,10 @@ absl::Status SpotMarketService::Batch::Place(Book& b, Pending& p, int64_t seq,
       p.status = absl::AlreadyExistsError("idempotency_key was already used for a different request");
       return absl::OkStatus();
     }
-    absl::StatusOr<SpotOrderRow> row = SpotStore::GetOrder(tx_, p.tenant, earlier->order_id);
+    absl::StatusOr<SpotOrderRow> row = SpotStore::GetOrder(*tx_, p.tenant, earlier->order_id);
     if (!row.ok()) return row.status();
     p.order = *std::move(row);
-    p.trades = SpotStore::TradesTakenBy(tx_, p.order.order_id);
+    p.trades = SpotStore::TradesTakenBy(*tx_, p.order.order_id);
     p.repeated = true;
     return absl::OkStatus();
   }
@@ -417,6 +439,7 @@ absl::Status SpotMarketService::Batch::Place(Book& b, Pending& p, int64_t seq,
     if (!amount.ok()) return amount.status();
     const bool buy = o.side == book::Side::kBuy;
     p.trades.push_back({.trade_id = NewId(),
+                        .seq = b.next_trade_seq++,
                         .commodity_id = o.commodity_id,
                         .currency = kCurrency,
                         .price_minor = f.price_minor,
@@ -457,7 +480,7 @@ absl::Status SpotMarketService::Batch::Place(Book& b, Pending& p, int64_t seq,
 absl::Status SpotMarketService::Batch::Cancel(Book& b, Pending& p) {
   if (absl::Status s = Flush(); !s.ok()) return s;
   // Read under the lock, after this batch's writes: the order may have been filled since.
-  absl::StatusOr<SpotOrderRow> order = SpotStore::GetOrder(tx_, p.tenant, p.order_id);
+  absl::StatusOr<SpotOrderRow> order = SpotStore::GetOrder(*tx_, p.tenant, p.order_id);
   if (!order.ok()) {
     p.status = order.status();
     return absl::OkStatus();
@@ -472,7 +495,7 @@ absl::Status SpotMarketService::Batch::Cancel(Book& b, Pending& p) {
   if (!rest) return absl::InternalError(absl::StrCat("open order ", order->order_id, " is not in the book"));
   b.RemoveResting(static_cast<uint64_t>(order->seq));
   const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
-  SpotStore::CancelOrder(tx_, order->order_id, SpotCancelReason::kByOwner, now);
+  SpotStore::CancelOrder(*tx_, order->order_id, SpotCancelReason::kByOwner, now);
   order->status = SpotStatus::kCancelled;
   order->cancel_reason = SpotCancelReason::kByOwner;
   order->update_time = now;
@@ -485,16 +508,9 @@ absl::Status SpotMarketService::Batch::Cancel(Book& b, Pending& p) {
   return absl::OkStatus();
 }
 
-absl::Status SpotMarketService::Batch::Flush() {
-  std::vector<SpotTradeRow> trades;
-  for (const auto& [b, p] : placed_) trades.insert(trades.end(), p->trades.begin(), p->trades.end());
-  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
-  if (absl::Status s = SpotStore::WriteBatch(tx_, orders_, fills_, now, trades); !s.ok()) return s;
-  size_t next = 0;
-  for (auto& [b, p] : placed_) {
-    for (SpotTradeRow& t : p->trades) t.seq = trades[next++].seq;
-  }
-  // Events in arrival order: each order's acceptance, then its trades (which now have their seq).
+void SpotMarketService::Batch::TakeRows(Writes& out) {
+  for (const auto& [b, p] : placed_) out.trades.insert(out.trades.end(), p->trades.begin(), p->trades.end());
+  // Events in arrival order: each order's acceptance, then its trades.
   for (const auto& [b, p] : placed_) {
     v1::SpotOrderAccepted accepted;
     ToProto(p->order, accepted.mutable_order());
@@ -506,23 +522,44 @@ absl::Status SpotMarketService::Batch::Flush() {
     const std::string& id = b->commodity.commodity_id;
     if (!p->trades.empty() && std::find(traded_.begin(), traded_.end(), id) == traded_.end()) traded_.push_back(id);
   }
+  out.orders = std::move(orders_);
+  out.fills = std::move(fills_);
   orders_.clear();
   order_index_.clear();
   fills_.clear();
   fill_index_.clear();
   placed_.clear();
-  return absl::OkStatus();
 }
 
-absl::Status SpotMarketService::Batch::Finish() {
-  if (absl::Status s = Flush(); !s.ok()) return s;
-  SpotStore::WriteEvents(tx_, events_);
+absl::Status SpotMarketService::Batch::Flush() {
+  Writes rows;
+  TakeRows(rows);
+  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+  return SpotStore::WriteBatch(*tx_, rows.orders, rows.fills, now, rows.trades);
+}
+
+void SpotMarketService::Batch::AnswerRepeats() {
   for (auto& [repeat, original] : repeats_) {
     repeat->order = original->order;
     repeat->trades = original->trades;
     repeat->repeated = true;
   }
+}
+
+absl::Status SpotMarketService::Batch::Finish() {
+  if (absl::Status s = Flush(); !s.ok()) return s;
+  SpotStore::WriteEvents(*tx_, events_);
+  AnswerRepeats();
   return absl::OkStatus();
+}
+
+SpotMarketService::Batch::Writes SpotMarketService::Batch::TakeAll() {
+  Writes out;
+  TakeRows(out);
+  out.events = std::move(events_);
+  events_.clear();
+  AnswerRepeats();
+  return out;
 }
 
 // ---- TradeSignal ----
@@ -618,6 +655,7 @@ void SpotMarketService::CommitLoop() {
 }
 
 void SpotMarketService::CommitBatch(const std::vector<Pending*>& batch) {
+  if (CommitAlone(batch)) return;
   absl::Status status = RunBatch(batch);
   if (status.ok()) return;
   // The transaction rolled back as a whole, so nothing of it happened: each request alone gets its own
@@ -658,10 +696,12 @@ absl::Status SpotMarketService::RunBatch(const std::vector<Pending*>& batch) {
   }
 
   absl::flat_hash_map<std::string, int64_t> versions;
+  absl::flat_hash_map<std::string, int64_t> next_seqs;
   std::vector<std::string> traded;
   absl::Status status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
     for (Pending* p : batch) p->ClearAnswer();
     versions.clear();
+    next_seqs.clear();
     traded.clear();
     LockedBooks locked = SpotStore::LockBooks(tx, to_lock, keys);
     std::vector<BookToLock> missing;  // books that never had an order: created, then locked
@@ -674,7 +714,7 @@ absl::Status SpotMarketService::RunBatch(const std::vector<Pending*>& batch) {
       for (auto& [id, book] : SpotStore::LockBooks(tx, missing, {}).books) locked.books[id] = book;
     }
 
-    Batch writes(tx);
+    Batch writes(&tx);
     size_t placement = 0;  // index into keys and locked.earlier
     for (auto& [id, entry] : books) {
       auto it = locked.books.find(id);
@@ -683,14 +723,18 @@ absl::Status SpotMarketService::RunBatch(const std::vector<Pending*>& batch) {
       const int64_t version = it->second.version;
       versions[id] = version;
       if (!b.valid || b.version != version - 1) {
-        if (absl::Status s = b.Rebuild(tx, version - 1); !s.ok()) return s;
+        if (absl::Status s = b.Rebuild(tx, version - 1, it->second.first_seq, it->second.next_trade_seq); !s.ok()) {
+          return s;
+        }
       }
+      b.next_trade_seq = it->second.next_trade_seq;
       int64_t seq = it->second.first_seq;
       for (Pending* p : entry.second) {
         absl::Status s = p->kind == Pending::Kind::kPlace ? writes.Place(b, *p, seq++, locked.earlier[placement++])
                                                           : writes.Cancel(b, *p);
         if (!s.ok()) return s;
       }
+      next_seqs[id] = seq;
     }
     if (absl::Status s = writes.Finish(); !s.ok()) return s;
     traded = writes.traded();
@@ -701,10 +745,87 @@ absl::Status SpotMarketService::RunBatch(const std::vector<Pending*>& batch) {
   // matches the database, which the rollback left at the version the memory has.
   for (auto& [id, entry] : books) {
     entry.first->version = versions[id];
+    entry.first->next_seq = next_seqs[id];
     entry.first->valid = true;
   }
   for (const std::string& id : traded) trade_signal_.Notify(id);
   return absl::OkStatus();
+}
+
+bool SpotMarketService::CommitAlone(const std::vector<Pending*>& batch) {
+  std::map<std::string, std::pair<Book*, std::vector<Pending*>>> books;  // as in RunBatch
+  for (Pending* p : batch) {
+    if (p->kind != Pending::Kind::kPlace) return false;
+    auto& [book, requests] = books[p->book->commodity.commodity_id];
+    book = p->book;
+    requests.push_back(p);
+  }
+  std::vector<std::unique_lock<std::mutex>> held;
+  for (auto& [id, entry] : books) {
+    held.emplace_back(entry.first->mu);
+    if (!entry.first->valid) return false;
+  }
+
+  for (Pending* p : batch) p->ClearAnswer();
+  Batch batch_writes(nullptr);
+  std::vector<BookWrite> book_writes;
+  absl::Status status;
+  for (auto& [id, entry] : books) {
+    Book& b = *entry.first;
+    book_writes.push_back({.commodity_id = id, .version = b.version});
+    for (Pending* p : entry.second) {
+      if (status = batch_writes.Place(b, *p, b.next_seq++, std::nullopt); !status.ok()) break;
+    }
+    book_writes.back().next_seq = b.next_seq;
+    book_writes.back().next_trade_seq = b.next_trade_seq;
+    if (!status.ok()) break;
+  }
+  const Batch::Writes writes = batch_writes.TakeAll();
+  if (status.ok() && writes.orders.empty()) {
+    // Every request was refused or repeats one of this batch that was refused: nothing changed.
+    for (auto& [id, entry] : books) entry.first->valid = true;
+    return true;
+  }
+  if (status.ok()) {
+    try {
+      if (alone_connection_ == nullptr) {
+        absl::StatusOr<std::unique_ptr<pqxx::connection>> opened = pool_.OpenConnection();
+        if (!opened.ok()) throw pqxx::broken_connection(std::string(opened.status().message()));
+        // The statement's plan for any number of rows, planned once (planning it anew costs more than running it).
+        pqxx::nontransaction(**opened).exec("SET plan_cache_mode = force_generic_plan");
+        alone_connection_ = *std::move(opened);
+      }
+      pqxx::nontransaction tx(*alone_connection_);
+      const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+      SpotStore::WriteAlone(tx, book_writes, writes.orders, writes.fills, now, writes.trades, writes.events);
+    } catch (const pqxx::broken_connection& e) {
+      alone_connection_.reset();
+      status = pg::ToStatus(e);
+    } catch (const std::exception& e) {
+      status = pg::ToStatus(e);
+    }
+  }
+  if (!status.ok()) {
+    // Nothing was written, or (a broken connection) it is unknown whether it was: the memory may be ahead of
+    // the database. The books are rebuilt and the batch goes through RunBatch, whose look-up of the
+    // idempotency keys finds the orders if they were written after all.
+    for (auto& [id, entry] : books) entry.first->valid = false;
+    for (Pending* p : batch) p->ClearAnswer();
+    log::Warn("spot batch not written in one statement, writing it in a transaction",
+              {{"requests", batch.size()}, {"status", status.ToString()}});
+    return false;
+  }
+  for (auto& [id, entry] : books) {
+    entry.first->version += 1;
+    entry.first->valid = true;
+  }
+  held.clear();
+  std::vector<std::string> traded;
+  for (const SpotTradeRow& t : writes.trades) {
+    if (std::find(traded.begin(), traded.end(), t.commodity_id) == traded.end()) traded.push_back(t.commodity_id);
+  }
+  for (const std::string& id : traded) trade_signal_.Notify(id);
+  return true;
 }
 
 grpc::Status SpotMarketService::PlaceSpotOrder(grpc::ServerContext* context, const v1::PlaceSpotOrderRequest* request,
@@ -898,11 +1019,12 @@ grpc::Status SpotMarketService::GetBook(grpc::ServerContext* context, const v1::
           if (!row) return s;  // no order yet
           s.version = row->version;
           if (!b.valid || b.version != row->version) {
-            if (absl::Status rebuilt = b.Rebuild(tx, row->version); !rebuilt.ok()) return rebuilt;
+            absl::Status rebuilt = b.Rebuild(tx, row->version, row->next_seq, row->next_trade_seq);
+            if (!rebuilt.ok()) return rebuilt;
           }
           s.bids = b.book->Depth(book::Side::kBuy, depth);
           s.asks = b.book->Depth(book::Side::kSell, depth);
-          s.last_trade_seq = SpotStore::LastTradeSeq(tx, id);
+          s.last_trade_seq = row->next_trade_seq - 1;
           return s;
         },
         pg::Isolation::kRepeatableRead);

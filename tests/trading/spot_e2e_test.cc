@@ -599,6 +599,49 @@ TEST_CASE("spot: when a batch's transaction fails, each request is committed alo
   CHECK(Place(server, "fallback-p", poison).trades_size() == 1);
 }
 
+TEST_CASE("spot: when a one-statement batch loses its connection, the batch is committed once by the fallback") {
+  SpotServer server;
+  Place(server, "lost-s", Limit(kPvc, SPOT_SIDE_SELL, 1000, 2000));  // the book is built: batches are one statement
+  Place(server, "lost-t", Limit(kPvc, SPOT_SIDE_SELL, 1100, 1000));
+
+  // Hold the book's row, so that the next batch's statement waits for it, and end that statement's backend.
+  pqxx::connection holder_connection(server.db_url());
+  pqxx::work holder(holder_connection);
+  holder.exec(std::string("SELECT 1 FROM trading.spot_books WHERE commodity_id = '") + kPvc + "' FOR UPDATE");
+  grpc::Status status;
+  PlaceSpotOrderResponse placed;
+  std::thread buyer([&] {
+    Call call("lost-b");
+    status = server.stub().PlaceSpotOrder(&call.context, Limit(kPvc, SPOT_SIDE_BUY, 1100, 3500), &placed);
+  });
+  pqxx::connection admin(server.db_url());
+  int terminated = 0;
+  for (int i = 0; i < 200 && terminated == 0; ++i) {
+    pqxx::nontransaction q(admin);
+    terminated = q.exec(
+                      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                      "AND query LIKE 'WITH wanted AS%' AND pid <> pg_backend_pid()")
+                     .size();
+    if (terminated == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(terminated == 1);
+  holder.commit();
+  buyer.join();
+
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  CHECK(placed.order().status() == SPOT_ORDER_STATUS_OPEN);
+  REQUIRE(placed.trades_size() == 2);
+  CHECK(placed.trades(1).sequence() == placed.trades(0).sequence() + 1);
+  CHECK(server.Count("spot_orders") == 3);
+  CHECK(server.Count("spot_trades") == 2);
+  CHECK(server.Query("SELECT count(*) FROM trading.outbox WHERE type = 'ptd.trading.v1.TradeExecuted'") == 2);
+  CheckConsistent(server, kPvc);
+  // And the batches after it are one statement again, on a new connection.
+  CHECK(Place(server, "lost-s", Limit(kPvc, SPOT_SIDE_SELL, 1100, 1000)).trades_size() == 1);
+  CheckConsistent(server, kPvc);
+}
+
 TEST_CASE("spot: a SIGKILL while many clients place orders loses no acknowledged order") {
   SpotServer server;
   std::mutex mu;
@@ -658,6 +701,7 @@ TEST_CASE("spot: a SIGKILL in the middle loses no acknowledged order, and the ne
       PlaceSpotOrderResponse out;
       grpc::Status status = server.stub().PlaceSpotOrder(&call.context, r, &out);
       if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) continue;  // self-trade
+      INFO(status.error_code() << " " << status.error_message());
       REQUIRE(status.ok());
       acknowledged.emplace_back(tenant, out.order().order_id());
       if (out.order().status() == SPOT_ORDER_STATUS_OPEN && rng() % 5 == 0) {

@@ -17,7 +17,7 @@ using pg::TextArray;
 // The statements run for every batch are prepared once per connection (parsed and planned once; libpqxx
 // prepares a registered statement on its first use and keeps it for the connection's life).
 template <typename... Args>
-pqxx::result ExecPrepared(pqxx::work& tx, const char* name, const char* sql, Args&&... args) {
+pqxx::result ExecPrepared(pqxx::transaction_base& tx, const char* name, const char* sql, Args&&... args) {
   tx.conn().prepare(name, sql);  // a no-op after the first time: the same definition
   return tx.exec_prepared(name, std::forward<Args>(args)...);
 }
@@ -91,10 +91,16 @@ std::optional<SpotCommodity> SpotStore::GetCommodity(pqxx::work& tx, const std::
 // ---- books ----
 
 std::optional<SpotBookRow> SpotStore::GetBook(pqxx::work& tx, const std::string& commodity_id) {
-  static constexpr char kSql[] = "SELECT currency, unit, version FROM spot_books WHERE commodity_id = $1";
+  static constexpr char kSql[] =
+      "SELECT currency, unit, version, next_seq, next_trade_seq FROM spot_books WHERE commodity_id = $1";
   pqxx::result r = tx.exec_params(kSql, commodity_id);
   if (r.empty()) return std::nullopt;
-  return SpotBookRow{commodity_id, r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<int64_t>()};
+  return SpotBookRow{.commodity_id = commodity_id,
+                     .currency = r[0][0].as<std::string>(),
+                     .unit = r[0][1].as<std::string>(),
+                     .version = r[0][2].as<int64_t>(),
+                     .next_seq = r[0][3].as<int64_t>(),
+                     .next_trade_seq = r[0][4].as<int64_t>()};
 }
 
 void SpotStore::EnsureBook(pqxx::work& tx, const std::string& commodity_id, const std::string& currency,
@@ -108,7 +114,8 @@ LockedBooks SpotStore::LockBooks(pqxx::work& tx, const std::vector<BookToLock>& 
                                  const std::vector<std::pair<std::string, std::string>>& tenant_keys) {
   // `locked` takes the row locks in commodity id order; the UPDATE can reach a row only once `locked` has
   // returned it, so it never locks out of that order. The answer: (0, commodity, version, first seq) per
-  // book, then (1, n, order id, request hash) per earlier order found, n counting tenant_keys from 1.
+  // book, then (1, n, order id, request hash) per earlier order found, n counting tenant_keys from 1; the
+  // book's next trade number in the last column.
   // `generic` makes the rest of the transaction use the prepared statements' generic plans: good for the
   // batch's statements whatever the array sizes, while planning them anew each time (as PostgreSQL would
   // choose here) costs more than running them.
@@ -122,10 +129,10 @@ LockedBooks SpotStore::LockBooks(pqxx::work& tx, const std::vector<BookToLock>& 
       "bumped AS ("
       "  UPDATE spot_books b SET version = b.version + 1, next_seq = b.next_seq + w.sequences "
       "  FROM locked l JOIN wanted w USING (commodity_id) WHERE b.commodity_id = l.commodity_id "
-      "  RETURNING b.commodity_id, b.version, b.next_seq - w.sequences AS first_seq) "
-      "SELECT 0, commodity_id, version, first_seq, NULL, NULL FROM bumped, generic "
+      "  RETURNING b.commodity_id, b.version, b.next_seq - w.sequences AS first_seq, b.next_trade_seq) "
+      "SELECT 0, commodity_id, version, first_seq, NULL, NULL, next_trade_seq FROM bumped, generic "
       "UNION ALL "
-      "SELECT 1, NULL, k.n, NULL, o.order_id, o.request_hash "
+      "SELECT 1, NULL, k.n, NULL, o.order_id, o.request_hash, NULL "
       "FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS k (tenant_id, idempotency_key, n) "
       "JOIN spot_orders o ON o.tenant_id = k.tenant_id AND o.idempotency_key = k.idempotency_key";
   std::vector<std::string> ids, tenants, keys;
@@ -144,7 +151,9 @@ LockedBooks SpotStore::LockBooks(pqxx::work& tx, const std::vector<BookToLock>& 
   out.earlier.resize(tenant_keys.size());
   for (const auto& row : r) {
     if (row[0].as<int>() == 0) {
-      out.books[row[1].as<std::string>()] = {.version = row[2].as<int64_t>(), .first_seq = row[3].as<int64_t>()};
+      out.books[row[1].as<std::string>()] = {.version = row[2].as<int64_t>(),
+                                             .first_seq = row[3].as<int64_t>(),
+                                             .next_trade_seq = row[6].as<int64_t>()};
     } else {
       out.earlier[row[2].as<size_t>() - 1] = EarlierOrder{row[4].as<std::string>(), row[5].as<std::string>()};
     }
@@ -162,51 +171,17 @@ std::vector<SpotOrderRow> SpotStore::RestingOrders(pqxx::work& tx, const std::st
 
 // ---- orders ----
 
-absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::vector<NewSpotOrder>& orders,
-                                   const std::vector<SpotFill>& fills, absl::Time now,
-                                   std::vector<SpotTradeRow>& trades) {
-  if (orders.empty() && fills.empty() && trades.empty()) return absl::OkStatus();
-  // Three data-modifying parts of one statement. The new orders and the fills touch different rows; the
-  // trades' foreign keys to the new orders are checked at the end of the statement. WITH ORDINALITY keeps
-  // the trades' array order, so the identity (the tape sequence) follows execution order. The answer: one
-  // row (0, makers filled), then (1, seq) per trade.
-  static constexpr char kSql[] =
-      "WITH new_orders AS ("
-      "  INSERT INTO spot_orders (order_id, tenant_id, commodity_id, seq, side, type, currency, price_minor, unit, "
-      "    quantity_milli, filled_milli, status, cancel_reason, idempotency_key, request_hash, created_by, "
-      "    created_at, updated_at) "
-      "  SELECT o.order_id, o.tenant_id, o.commodity_id, o.seq, o.side, o.type, o.currency, o.price_minor, o.unit, "
-      "    o.quantity_milli, o.filled_milli, o.status, o.cancel_reason, o.idempotency_key, o.request_hash, "
-      "    o.created_by, to_timestamp(o.created_us::double precision / 1e6), "
-      "    to_timestamp(o.updated_us::double precision / 1e6) "
-      "  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::smallint[], $6::smallint[], $7::text[], "
-      "    $8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::smallint[], $13::smallint[], $14::text[], "
-      "    $15::text[], $16::text[], $17::bigint[], $18::bigint[]) "
-      "    AS o (order_id, tenant_id, commodity_id, seq, side, type, currency, price_minor, unit, quantity_milli, "
-      "    filled_milli, status, cancel_reason, idempotency_key, request_hash, created_by, created_us, "
-      "    updated_us)), "
-      "filled AS ("
-      "  UPDATE spot_orders o SET filled_milli = o.filled_milli + f.quantity_milli, "
-      "    status = CASE WHEN o.filled_milli + f.quantity_milli = o.quantity_milli THEN 2 ELSE 1 END, "
-      "    updated_at = to_timestamp($19::double precision / 1e6) "
-      "  FROM unnest($20::text[], $21::bigint[], $22::bigint[]) AS f (commodity_id, seq, quantity_milli) "
-      "  WHERE o.commodity_id = f.commodity_id AND o.seq = f.seq AND o.status = 1 "
-      "  RETURNING 1), "
-      "new_trades AS ("
-      "  INSERT INTO spot_trades (trade_id, commodity_id, currency, price_minor, unit, quantity_milli, amount_minor, "
-      "    buy_order_id, sell_order_id, buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, "
-      "    executed_at) "
-      "  SELECT t.trade_id, t.commodity_id, t.currency, t.price_minor, t.unit, t.quantity_milli, t.amount_minor, "
-      "    t.buy_order_id, t.sell_order_id, t.buyer_tenant_id, t.seller_tenant_id, t.aggressor_side, "
-      "    t.taker_order_id, to_timestamp(t.executed_us::double precision / 1e6) "
-      "  FROM unnest($23::text[], $24::text[], $25::text[], $26::bigint[], $27::text[], $28::bigint[], "
-      "    $29::bigint[], $30::text[], $31::text[], $32::text[], $33::text[], $34::smallint[], $35::text[], "
-      "    $36::bigint[]) WITH ORDINALITY "
-      "    AS t (trade_id, commodity_id, currency, price_minor, unit, quantity_milli, amount_minor, buy_order_id, "
-      "    sell_order_id, buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, executed_us, n) "
-      "  ORDER BY t.n RETURNING seq) "
-      "SELECT 0, count(*) FROM filled UNION ALL SELECT 1, seq FROM new_trades";
+namespace {
 
+// The rows of a batch as array parameters, in the order the write statements below number them.
+struct BatchParams {
+  std::vector<std::string> orders;  // 18 arrays: the new orders' columns
+  std::vector<std::string> fills;   // 3 arrays: maker book, maker seq, quantity
+  std::vector<std::string> trades;  // 15 arrays: the trades' columns, their place on the tape included
+};
+
+BatchParams ParamsOf(const std::vector<NewSpotOrder>& orders, const std::vector<SpotFill>& fills,
+                     const std::vector<SpotTradeRow>& trades) {
   std::vector<std::string> ids, tenants, commodities, currencies, units, keys, hashes, creators;
   std::vector<int64_t> seqs, sides, types, prices, quantities, filled, statuses, reasons, created, updated;
   for (const NewSpotOrder& n : orders) {
@@ -239,9 +214,10 @@ absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::vector<NewSpotOrde
   }
   std::vector<std::string> trade_ids, trade_books, trade_currencies, trade_units, buy_orders, sell_orders, buyers,
       sellers, takers;
-  std::vector<int64_t> trade_prices, trade_quantities, amounts, aggressors, executed;
+  std::vector<int64_t> trade_seqs, trade_prices, trade_quantities, amounts, aggressors, executed;
   for (const SpotTradeRow& t : trades) {
     trade_ids.push_back(t.trade_id);
+    trade_seqs.push_back(t.seq);
     trade_books.push_back(t.commodity_id);
     trade_currencies.push_back(t.currency);
     trade_prices.push_back(t.price_minor);
@@ -256,32 +232,183 @@ absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::vector<NewSpotOrde
     takers.push_back(t.taker_order_id);
     executed.push_back(absl::ToUnixMicros(t.execute_time));
   }
-  pqxx::result r = ExecPrepared(
-      tx, "spot_write_batch", kSql, TextArray(ids), TextArray(tenants), TextArray(commodities), NumberArray(seqs),
-      NumberArray(sides), NumberArray(types), TextArray(currencies), NumberArray(prices), TextArray(units),
-      NumberArray(quantities), NumberArray(filled), NumberArray(statuses), NumberArray(reasons), TextArray(keys),
-      TextArray(hashes), TextArray(creators), NumberArray(created), NumberArray(updated), absl::ToUnixMicros(now),
-      TextArray(maker_books), NumberArray(maker_seqs), NumberArray(fill_quantities), TextArray(trade_ids),
-      TextArray(trade_books), TextArray(trade_currencies), NumberArray(trade_prices), TextArray(trade_units),
-      NumberArray(trade_quantities), NumberArray(amounts), TextArray(buy_orders), TextArray(sell_orders),
-      TextArray(buyers), TextArray(sellers), NumberArray(aggressors), TextArray(takers), NumberArray(executed));
-  std::vector<int64_t> trade_seqs;
-  size_t makers_filled = 0;
-  for (const auto& row : r) {
-    if (row[0].as<int>() == 0) {
-      makers_filled = row[1].as<size_t>();
-    } else {
-      trade_seqs.push_back(row[1].as<int64_t>());
-    }
+  return {
+      .orders = {TextArray(ids), TextArray(tenants), TextArray(commodities), NumberArray(seqs), NumberArray(sides),
+                 NumberArray(types), TextArray(currencies), NumberArray(prices), TextArray(units),
+                 NumberArray(quantities), NumberArray(filled), NumberArray(statuses), NumberArray(reasons),
+                 TextArray(keys), TextArray(hashes), TextArray(creators), NumberArray(created), NumberArray(updated)},
+      .fills = {TextArray(maker_books), NumberArray(maker_seqs), NumberArray(fill_quantities)},
+      .trades = {TextArray(trade_ids), NumberArray(trade_seqs), TextArray(trade_books), TextArray(trade_currencies),
+                 NumberArray(trade_prices), TextArray(trade_units), NumberArray(trade_quantities),
+                 NumberArray(amounts), TextArray(buy_orders), TextArray(sell_orders), TextArray(buyers),
+                 TextArray(sellers), NumberArray(aggressors), TextArray(takers), NumberArray(executed)},
+  };
+}
+
+// The data-modifying parts that write a batch's rows, as CTEs of one statement, their parameters numbered
+// from $`first` in BatchParams' order (orders, then `now` in microseconds, then fills, then trades). When
+// `gate` is not empty, each part writes only if that condition holds (it is evaluated first, once). The
+// new orders and the fills touch different rows; the trades' foreign keys to the new orders are checked at
+// the end of the statement. `filled` returns one row per maker filled.
+std::string WriteCtes(int first, const std::string& gate) {
+  auto arg = [&](int i) { return absl::StrCat("$", first + i); };
+  const std::string where_gate = gate.empty() ? "" : absl::StrCat(" WHERE ", gate);
+  const std::string and_gate = gate.empty() ? "" : absl::StrCat(" AND ", gate);
+  return absl::StrCat(
+      "new_orders AS ("
+      "  INSERT INTO spot_orders (order_id, tenant_id, commodity_id, seq, side, type, currency, price_minor, unit, "
+      "    quantity_milli, filled_milli, status, cancel_reason, idempotency_key, request_hash, created_by, "
+      "    created_at, updated_at) "
+      "  SELECT o.order_id, o.tenant_id, o.commodity_id, o.seq, o.side, o.type, o.currency, o.price_minor, o.unit, "
+      "    o.quantity_milli, o.filled_milli, o.status, o.cancel_reason, o.idempotency_key, o.request_hash, "
+      "    o.created_by, to_timestamp(o.created_us::double precision / 1e6), "
+      "    to_timestamp(o.updated_us::double precision / 1e6) "
+      "  FROM unnest(", arg(0), "::text[], ", arg(1), "::text[], ", arg(2), "::text[], ", arg(3), "::bigint[], ",
+      arg(4), "::smallint[], ", arg(5), "::smallint[], ", arg(6), "::text[], ", arg(7), "::bigint[], ", arg(8),
+      "::text[], ", arg(9), "::bigint[], ", arg(10), "::bigint[], ", arg(11), "::smallint[], ", arg(12),
+      "::smallint[], ", arg(13), "::text[], ", arg(14), "::text[], ", arg(15), "::text[], ", arg(16), "::bigint[], ",
+      arg(17), "::bigint[]) "
+      "    AS o (order_id, tenant_id, commodity_id, seq, side, type, currency, price_minor, unit, quantity_milli, "
+      "    filled_milli, status, cancel_reason, idempotency_key, request_hash, created_by, created_us, "
+      "    updated_us)", where_gate, "), "
+      "filled AS ("
+      "  UPDATE spot_orders o SET filled_milli = o.filled_milli + f.quantity_milli, "
+      "    status = CASE WHEN o.filled_milli + f.quantity_milli = o.quantity_milli THEN 2 ELSE 1 END, "
+      "    updated_at = to_timestamp(", arg(18), "::double precision / 1e6) "
+      "  FROM unnest(", arg(19), "::text[], ", arg(20), "::bigint[], ", arg(21), "::bigint[]) "
+      "    AS f (commodity_id, seq, quantity_milli) "
+      "  WHERE o.commodity_id = f.commodity_id AND o.seq = f.seq AND o.status = 1", and_gate,
+      "  RETURNING 1), "
+      "trades_in AS ("
+      "  SELECT * FROM unnest(", arg(22), "::text[], ", arg(23), "::bigint[], ", arg(24), "::text[], ", arg(25),
+      "::text[], ", arg(26), "::bigint[], ", arg(27), "::text[], ", arg(28), "::bigint[], ", arg(29), "::bigint[], ",
+      arg(30), "::text[], ", arg(31), "::text[], ", arg(32), "::text[], ", arg(33), "::text[], ", arg(34),
+      "::smallint[], ", arg(35), "::text[], ", arg(36), "::bigint[]) "
+      "    AS t (trade_id, seq, commodity_id, currency, price_minor, unit, quantity_milli, amount_minor, "
+      "    buy_order_id, sell_order_id, buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, "
+      "    executed_us)), "
+      "new_trades AS ("
+      "  INSERT INTO spot_trades (trade_id, seq, commodity_id, currency, price_minor, unit, quantity_milli, "
+      "    amount_minor, buy_order_id, sell_order_id, buyer_tenant_id, seller_tenant_id, aggressor_side, "
+      "    taker_order_id, executed_at) "
+      "  SELECT t.trade_id, t.seq, t.commodity_id, t.currency, t.price_minor, t.unit, t.quantity_milli, "
+      "    t.amount_minor, t.buy_order_id, t.sell_order_id, t.buyer_tenant_id, t.seller_tenant_id, "
+      "    t.aggressor_side, t.taker_order_id, to_timestamp(t.executed_us::double precision / 1e6) "
+      "  FROM trades_in t", where_gate, ")");
+}
+constexpr int kWriteParams = 18 + 1 + 3 + 15;
+
+// The events' columns as array parameters (as in libs/outbox's insert, for many rows).
+std::vector<std::string> EventParams(const std::vector<outbox::Event>& events) {
+  std::vector<std::string> ids, streams, types, aggregates, tenants, payloads, request_ids;
+  for (const outbox::Event& e : events) {
+    ids.push_back(e.id.empty() ? NewId() : e.id);
+    streams.push_back(e.stream);
+    types.push_back(e.type);
+    aggregates.push_back(e.aggregate_id);
+    tenants.push_back(e.tenant_id);
+    payloads.push_back(pg::ByteaText(e.payload));
+    request_ids.push_back(e.request_id);
   }
+  return {TextArray(ids),        TextArray(streams),  TextArray(types),      TextArray(aggregates),
+          TextArray(tenants),    TextArray(payloads), TextArray(request_ids)};
+}
+
+// Inserts the events (parameters from $`first`, EventParams' order) into the outbox: the ids (UUIDv7, given
+// in order) are the publishing order. `notified` wakes the relay when the statement commits.
+std::string EventCtes(int first, const std::string& gate) {
+  auto arg = [&](int i) { return absl::StrCat("$", first + i); };
+  return absl::StrCat(
+      "events AS ("
+      "  INSERT INTO outbox (id, stream, type, aggregate_id, tenant_id, payload, request_id) "
+      "  SELECT * FROM unnest(", arg(0), "::text[], ", arg(1), "::text[], ", arg(2), "::text[], ", arg(3),
+      "::text[], ", arg(4), "::text[], ", arg(5), "::bytea[], ", arg(6), "::text[])",
+      gate.empty() ? "" : absl::StrCat(" WHERE ", gate),
+      "  RETURNING 1), "
+      "notified AS (SELECT pg_notify('ptd_outbox.' || current_schema(), '') FROM events LIMIT 1)");
+}
+constexpr int kEventParams = 7;
+
+}  // namespace
+
+absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::vector<NewSpotOrder>& orders,
+                                   const std::vector<SpotFill>& fills, absl::Time now,
+                                   const std::vector<SpotTradeRow>& trades) {
+  if (orders.empty() && fills.empty() && trades.empty()) return absl::OkStatus();
+  // The books' rows are locked by this transaction (LockBooks): their trade numbering moves on here.
+  static const std::string kSql = absl::StrCat(
+      "WITH ", WriteCtes(1, ""), ", "
+      "tape AS ("
+      "  UPDATE spot_books b SET next_trade_seq = m.next "
+      "  FROM (SELECT commodity_id, max(seq) + 1 AS next FROM trades_in GROUP BY commodity_id) m "
+      "  WHERE b.commodity_id = m.commodity_id AND b.next_trade_seq < m.next) "
+      "SELECT count(*) FROM filled");
+  const BatchParams params = ParamsOf(orders, fills, trades);
+  tx.conn().prepare("spot_write_batch", kSql);
+  const std::vector<std::string>& o = params.orders;
+  const std::vector<std::string>& f = params.fills;
+  const std::vector<std::string>& t = params.trades;
+  pqxx::result r = tx.exec_prepared(
+      "spot_write_batch", o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11], o[12], o[13],
+      o[14], o[15], o[16], o[17], absl::ToUnixMicros(now), f[0], f[1], f[2], t[0], t[1], t[2], t[3], t[4], t[5], t[6],
+      t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14]);
+  const size_t makers_filled = r[0][0].as<size_t>();
   if (makers_filled != fills.size()) {
     return absl::InternalError(absl::StrCat("the in-memory books matched ", fills.size(),
                                             " resting orders, the database has ", makers_filled, " of them open"));
   }
-  // RETURNING does not promise the insertion order; the identities do follow it, so sorting restores it.
-  std::sort(trade_seqs.begin(), trade_seqs.end());
-  for (size_t i = 0; i < trades.size() && i < trade_seqs.size(); ++i) trades[i].seq = trade_seqs[i];
   return absl::OkStatus();
+}
+
+void SpotStore::WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite>& books,
+                           const std::vector<NewSpotOrder>& orders, const std::vector<SpotFill>& fills, absl::Time now,
+                           const std::vector<SpotTradeRow>& trades, const std::vector<outbox::Event>& events) {
+  // `locked` takes the row locks in commodity id order (as LockBooks does); `bumped` then moves only the books
+  // still at the version the memory reflects. Every write below waits for that (the gate), and writes
+  // nothing unless all books were bumped; the final SELECT then fails the statement, so that nothing of it
+  // commits, when a book had moved or a maker was not open.
+  constexpr int kBookParams = 4;
+  constexpr int kFirstWrite = 1 + kBookParams;
+  constexpr int kFirstEvent = kFirstWrite + kWriteParams;
+  constexpr int kCounts = kFirstEvent + kEventParams;
+  static const std::string kGate = absl::StrCat("(SELECT count(*) FROM bumped) = $", kCounts);
+  static const std::string kSql = absl::StrCat(
+      "WITH wanted AS ("
+      "  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) "
+      "    AS w (commodity_id, version, next_seq, next_trade_seq)), "
+      "locked AS ("
+      "  SELECT b.commodity_id FROM spot_books b JOIN wanted w USING (commodity_id) "
+      "  ORDER BY b.commodity_id FOR UPDATE OF b), "
+      "bumped AS ("
+      "  UPDATE spot_books b SET version = b.version + 1, next_seq = w.next_seq, next_trade_seq = w.next_trade_seq "
+      "  FROM locked l JOIN wanted w USING (commodity_id) "
+      "  WHERE b.commodity_id = l.commodity_id AND b.version = w.version "
+      "  RETURNING 1), ",
+      WriteCtes(kFirstWrite, kGate), ", ", EventCtes(kFirstEvent, kGate), " ",
+      "SELECT spot_check(", kGate, ", 'a spot book was written by another process since this one last did'), ",
+      "  spot_check((SELECT count(*) FROM filled) = $", kCounts + 1,
+      ", 'a resting order the in-memory book filled is not open in the database'), ",
+      "  (SELECT count(*) FROM notified)");
+  std::vector<std::string> ids;
+  std::vector<int64_t> versions, next_seqs, next_trade_seqs;
+  for (const BookWrite& b : books) {
+    ids.push_back(b.commodity_id);
+    versions.push_back(b.version);
+    next_seqs.push_back(b.next_seq);
+    next_trade_seqs.push_back(b.next_trade_seq);
+  }
+  const BatchParams params = ParamsOf(orders, fills, trades);
+  const std::vector<std::string> e = EventParams(events);
+  const std::vector<std::string>& o = params.orders;
+  const std::vector<std::string>& f = params.fills;
+  const std::vector<std::string>& t = params.trades;
+  tx.conn().prepare("spot_write_alone", kSql);
+  tx.exec_prepared("spot_write_alone", TextArray(ids), NumberArray(versions), NumberArray(next_seqs),
+                   NumberArray(next_trade_seqs), o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10],
+                   o[11], o[12], o[13], o[14], o[15], o[16], o[17], absl::ToUnixMicros(now), f[0], f[1], f[2], t[0],
+                   t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14], e[0], e[1],
+                   e[2], e[3], e[4], e[5], e[6], static_cast<int64_t>(books.size()),
+                   static_cast<int64_t>(fills.size()));
 }
 
 absl::StatusOr<SpotOrderRow> SpotStore::GetOrder(pqxx::work& tx, const std::string& tenant_id,
@@ -356,25 +483,10 @@ int64_t SpotStore::LastTradeSeq(pqxx::work& tx, const std::string& commodity_id)
 
 void SpotStore::WriteEvents(pqxx::work& tx, const std::vector<outbox::Event>& events) {
   if (events.empty()) return;
-  // As libs/outbox's insert, for many rows: the ids (UUIDv7, given in order) are the publishing order.
-  static constexpr char kSql[] =
-      "WITH inserted AS ("
-      "  INSERT INTO outbox (id, stream, type, aggregate_id, tenant_id, payload, request_id) "
-      "  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[]) "
-      "  RETURNING 1) "
-      "SELECT pg_notify('ptd_outbox.' || current_schema(), '') FROM inserted LIMIT 1";
-  std::vector<std::string> ids, streams, types, aggregates, tenants, payloads, request_ids;
-  for (const outbox::Event& e : events) {
-    ids.push_back(e.id.empty() ? NewId() : e.id);
-    streams.push_back(e.stream);
-    types.push_back(e.type);
-    aggregates.push_back(e.aggregate_id);
-    tenants.push_back(e.tenant_id);
-    payloads.push_back(pg::ByteaText(e.payload));
-    request_ids.push_back(e.request_id);
-  }
-  ExecPrepared(tx, "spot_write_events", kSql, TextArray(ids), TextArray(streams), TextArray(types),
-               TextArray(aggregates), TextArray(tenants), TextArray(payloads), TextArray(request_ids));
+  static const std::string kSql = absl::StrCat("WITH ", EventCtes(1, ""), " SELECT count(*) FROM notified");
+  const std::vector<std::string> e = EventParams(events);
+  tx.conn().prepare("spot_write_events", kSql);
+  tx.exec_prepared("spot_write_events", e[0], e[1], e[2], e[3], e[4], e[5], e[6]);
 }
 
 }  // namespace ptd::trading

@@ -48,7 +48,7 @@ struct SpotOrderRow {
 
 struct SpotTradeRow {
   std::string trade_id;
-  int64_t seq = 0;  // assigned by InsertTrades
+  int64_t seq = 0;  // the trade's place on the commodity's tape, numbered by its book (next_trade_seq)
   std::string commodity_id;
   std::string currency;
   int64_t price_minor = 0;
@@ -69,6 +69,8 @@ struct SpotBookRow {
   std::string currency;
   std::string unit;
   int64_t version = 0;
+  int64_t next_seq = 0;        // the next order's arrival sequence
+  int64_t next_trade_seq = 0;  // the next trade's place on the tape
 };
 
 // An order placed earlier under an idempotency key, and the hash of that request.
@@ -85,8 +87,17 @@ struct BookToLock {
 
 // What locking a book for a write returns.
 struct LockedBook {
-  int64_t version = 0;    // the book's version after this write (the one before it plus one)
-  int64_t first_seq = 0;  // the first of the arrival sequences reserved for this write's orders
+  int64_t version = 0;         // the book's version after this write (the one before it plus one)
+  int64_t first_seq = 0;       // the first of the arrival sequences reserved for this write's orders
+  int64_t next_trade_seq = 0;  // the tape place of the book's next trade
+};
+
+// A book written by WriteAlone: the state the process's memory of it reflects, and the numbers it reaches.
+struct BookWrite {
+  std::string commodity_id;
+  int64_t version = 0;         // the version the memory reflects: the write fails unless the row still has it
+  int64_t next_seq = 0;        // after the batch's orders
+  int64_t next_trade_seq = 0;  // after the batch's trades
 };
 
 struct LockedBooks {
@@ -151,11 +162,21 @@ class SpotStore {
 
   // ---- orders ----
   // Writes a batch in one round trip, whatever books it touches: inserts `orders`, adds each of `fills` to
-  // its maker order (at most one fill per maker; FILLED when complete), inserts `trades` in order and sets
-  // their seq (the tape follows the vector's order). INTERNAL when a maker is not an open order of its book
-  // (the in-memory book disagreed with the database).
+  // its maker order (at most one fill per maker; FILLED when complete), inserts `trades` (their places on the
+  // tape given) and moves each book's next_trade_seq past its trades. INTERNAL when a maker is not an open
+  // order of its book (the in-memory book disagreed with the database).
   static absl::Status WriteBatch(pqxx::work& tx, const std::vector<NewSpotOrder>& orders,
-                                 const std::vector<SpotFill>& fills, absl::Time now, std::vector<SpotTradeRow>& trades);
+                                 const std::vector<SpotFill>& fills, absl::Time now,
+                                 const std::vector<SpotTradeRow>& trades);
+  // The whole of a batch of placements as ONE statement that commits on its own (`tx` outside any
+  // transaction block): locks `books` in commodity id order, checks that each still has the version the
+  // process's memory reflects, bumps it and sets its numbers, and writes the orders, fills, trades and
+  // outbox events as WriteBatch and WriteEvents do. Throws (and nothing is written) when a book has another
+  // version (another process wrote to it: SQLSTATE PTD01), a maker is not open (PTD01), or on any other
+  // error (an idempotency key used before: unique violation). A broken connection leaves the outcome unknown.
+  static void WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite>& books,
+                         const std::vector<NewSpotOrder>& orders, const std::vector<SpotFill>& fills, absl::Time now,
+                         const std::vector<SpotTradeRow>& trades, const std::vector<outbox::Event>& events);
   // NOT_FOUND when absent or another tenant's.
   static absl::StatusOr<SpotOrderRow> GetOrder(pqxx::work& tx, const std::string& tenant_id,
                                                const std::string& order_id);
