@@ -201,6 +201,9 @@ absl::Status Server::Start() {
                            &grpc_port_);
   for (grpc::Service* service : services_) builder.RegisterService(service);
   builder.SetOption(std::make_unique<ServiceListOption>(&service_names_));
+  if (options_.max_pollers > 0) {
+    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, options_.max_pollers);
+  }
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<server_internal::RpcObserverFactory>(metrics, health_watches_));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));

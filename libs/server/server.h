@@ -52,6 +52,12 @@ struct ServerOptions {
   // that ignores cancellation (context->IsCancelled()) still holds the stop until it returns.
   absl::Duration drain_timeout = absl::Seconds(15);
   std::shared_ptr<prometheus::Registry> registry;  // created when null
+  // Handler threads kept waiting for calls once their call is done. A synchronous handler blocks its thread
+  // (on PostgreSQL, on a group commit), so a call that finds no idle thread starts one; gRPC's default (2)
+  // then ends each such thread after its call, and under load the server spends more CPU creating and ending
+  // threads than serving calls (measured on trading's spot orders, docs/benchmarks.md). Keeping as many as
+  // there are calls in flight costs only their stacks while idle. 0: gRPC's default.
+  int max_pollers = 64;
 };
 
 class Server {
