@@ -8,6 +8,7 @@
 #
 # Settings (environment): ROUNDS=3 CLIENTS=16 RUN_SECONDS=15 COMMODITIES=4 SCALE=16 (pgbench -i scale factor;
 # pgbench advises at least one branch per client, else it measures contention on the branch rows).
+# STATEMENTS=1 also prints trading's costliest statements (pg_stat_statements) after the last round.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -34,8 +35,10 @@ trap cleanup EXIT
 
 pg_port=$(_ptd_free_port)
 redis_port=$(_ptd_free_port)
+[ "${STATEMENTS:-0}" = 1 ] && export PTD_PG_PRELOAD=pg_stat_statements
 eval "$(ptd_servers_start "$dir" "$pg_port" "$redis_port")"
 pg="-h 127.0.0.1 -p $pg_port -U ptd"
+[ "${STATEMENTS:-0}" = 1 ] && psql $pg -d postgres -qAt -c "CREATE EXTENSION pg_stat_statements" >/dev/null
 psql $pg -d postgres -qAt -c "CREATE DATABASE pgbench" >/dev/null
 pgbench $pg -i -q -s "$scale" pgbench >/dev/null 2>&1
 
@@ -81,3 +84,11 @@ awk -v s="$spot_ops" -v t="$tpcb_tps" 'BEGIN {printf "spot orders / pgbench defa
 # changes between rounds on a shared machine.
 echo "per round: $(tr '\n' ' ' <"$dir/ratio")(median $(median <"$dir/ratio"))"
 echo "spot runs:"; sed 's/^/  /' "$dir/spot.lines"
+if [ "${STATEMENTS:-0}" = 1 ]; then
+  echo "trading's costliest statements (all rounds):"
+  psql $pg -d postgres -P pager=off -c "SELECT calls, round(total_exec_time) AS total_ms,
+      round((total_exec_time / calls)::numeric, 3) AS mean_ms, rows / calls AS rows_per_call,
+      left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+    FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'postgres')
+    ORDER BY total_exec_time DESC LIMIT 15"
+fi

@@ -64,6 +64,10 @@ synchronous_commit = on
 max_wal_size = 2GB
 log_min_messages = warning
 CONF
+    # A diagnostic run may preload extensions, e.g. PTD_PG_PRELOAD=pg_stat_statements.
+    if [ -n "${PTD_PG_PRELOAD:-}" ]; then
+      echo "shared_preload_libraries = '$PTD_PG_PRELOAD'" >>"$pgdata/postgresql.conf"
+    fi
   fi
   if ! _ptd_as_pg "$bin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
     _ptd_as_pg "$bin/pg_ctl" -D "$pgdata" -o "-p $pg_port" -l "$pgdata/server.log" -w -t 60 start >/dev/null || {
