@@ -17,20 +17,24 @@
 #include "absl/strings/str_cat.h"
 #include "libs/core/log.h"
 #include "libs/outbox/outbox.h"
+#include "libs/pg/array.h"
 
 namespace ptd::outbox {
 namespace {
 
-// Only one relay per schema works at a time, so that rows reach their streams in id order.
-constexpr char kTryLockSql[] =
-    "SELECT pg_try_advisory_xact_lock(hashtextextended('ptd.outbox.relay:' || current_schema(), 0))";
-constexpr char kSelectSql[] = R"sql(
+// Takes the next rows in id order, if this relay gets the schema's lock: only one relay per schema works at a
+// time, so that rows reach their streams in id order. The try-lock is an uncorrelated subquery, so an InitPlan
+// run once before the scan ("One-Time Filter"), and a relay that does not get the lock reads no row at all. (A
+// CTE joined to outbox is also run once, but the join then scans every pending row only to filter it out.)
+constexpr char kLockAndSelectSql[] = R"sql(
 SELECT id, stream, type, aggregate_id, tenant_id, payload, request_id
 FROM outbox
 WHERE published_at IS NULL
+  AND (SELECT pg_try_advisory_xact_lock(hashtextextended('ptd.outbox.relay:' || current_schema(), 0)))
 ORDER BY id
 LIMIT $1
 FOR UPDATE SKIP LOCKED)sql";
+enum Column { kId, kStream, kType, kAggregateId, kTenantId, kPayload, kRequestId };
 constexpr char kMarkPublishedSql[] = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::text[])";
 constexpr char kPendingSql[] = R"sql(
 SELECT stream, count(*), extract(epoch FROM now() - min(created_at))::float8
@@ -41,22 +45,36 @@ constexpr char kDeletePublishedSql[] = R"sql(
 DELETE FROM outbox
 WHERE id IN (SELECT id FROM outbox WHERE published_at < now() - make_interval(secs => $1) LIMIT 10000))sql";
 
-constexpr absl::Duration kStatsInterval = absl::Seconds(1);
 constexpr absl::Duration kCleanupInterval = absl::Minutes(1);
 
-// A PostgreSQL array literal of text values: {"a","b"}.
-std::string TextArray(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (const std::string& value : values) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    for (char c : value) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
+std::string Text(const pqxx::field& field) { return std::string(field.c_str(), field.size()); }
+
+// How many of the XADDs that a pipeline sent between MULTI and EXEC made it, and the error that stopped the
+// rest. EXEC runs the queued commands as one, so that no other client's command comes between them; a
+// command refused while queued (OOM, a write to a replica, a busy script) makes EXEC discard them all.
+// `commands` and `replies` are MULTI, the XADDs, EXEC.
+struct Added {
+  size_t count = 0;
+  absl::Status error;
+};
+Added ReadExec(const std::vector<std::vector<std::string>>& commands, const std::vector<redis::Value>& replies) {
+  for (size_t i = 0; i + 1 < replies.size(); ++i) {
+    if (absl::Status queued = redis::StatusOf(replies[i], commands[i].front()); !queued.ok()) return {0, queued};
   }
-  return out + "}";
+  const redis::Value& exec = replies.back();
+  if (absl::Status status = redis::StatusOf(exec, "EXEC"); !status.ok()) return {0, status};
+  if (exec.type != redis::Value::Type::kArray) {
+    return {0, absl::InternalError(absl::StrCat("redis EXEC: unexpected reply ", exec.DebugString()))};
+  }
+  const size_t xadds = commands.size() - 2;
+  for (size_t i = 0; i < exec.elements.size() && i < xadds; ++i) {
+    if (absl::Status added = redis::StatusOf(exec.elements[i], "XADD"); !added.ok()) return {i, added};
+  }
+  if (exec.elements.size() < xadds) {
+    return {exec.elements.size(), absl::InternalError(absl::StrCat("redis EXEC: ", exec.elements.size(),
+                                                                   " replies for ", xadds, " commands"))};
+  }
+  return {xadds, absl::OkStatus()};
 }
 
 int64_t FaultFromEnvironment(const char* name) {
@@ -142,6 +160,7 @@ Relay::Relay(pg::Pool& pool, redis::Client& redis, RelayOptions options, prometh
     metrics_ = std::make_unique<Metrics>(nullptr);
   }
   crash_after_xadds_ = FaultFromEnvironment("PTD_FAULT_RELAY_CRASH_AFTER_XADD");
+  if (options_.max_stream_length > 0) max_stream_length_ = absl::StrCat(options_.max_stream_length);
 }
 
 Relay::~Relay() { Stop(); }
@@ -154,34 +173,51 @@ absl::StatusOr<int> Relay::PublishOnce() {
   absl::Status status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
     published_by_stream.clear();
     redis_error = absl::OkStatus();
-    batch_rows = 0;
-    if (!tx.exec(kTryLockSql)[0][0].as<bool>()) return absl::OkStatus();
-    const pqxx::result rows = tx.exec_params(kSelectSql, options_.batch_size);
+    const pqxx::result rows = tx.exec_params(kLockAndSelectSql, options_.batch_size);
     batch_rows = static_cast<int>(rows.size());
-    std::vector<std::string> published_ids;
-    for (const pqxx::row& row : rows) {
-      std::vector<std::string> xadd = {"XADD", row["stream"].as<std::string>()};
-      if (options_.max_stream_length > 0) {
-        xadd.insert(xadd.end(), {"MAXLEN", "~", absl::StrCat(options_.max_stream_length)});
-      }
+    size_t to_send = rows.size();
+    if (crash_after_xadds_ > 0) to_send = std::min<size_t>(to_send, crash_after_xadds_ - xadds_);
+    if (to_send == 0) return absl::OkStatus();
+
+    std::vector<std::vector<std::string>> commands;
+    commands.reserve(to_send + 2);
+    commands.push_back({"MULTI"});
+    for (size_t i = 0; i < to_send; ++i) {
+      const pqxx::row& row = rows[static_cast<pqxx::result::size_type>(i)];
+      std::vector<std::string>& xadd = commands.emplace_back();
+      xadd.reserve(16);
+      xadd.insert(xadd.end(), {"XADD", Text(row[kStream])});
+      if (options_.max_stream_length > 0) xadd.insert(xadd.end(), {"MAXLEN", "~", max_stream_length_});
       // clang-format off
       xadd.insert(xadd.end(), {"*",
-                               "id", row["id"].as<std::string>(),
-                               "type", row["type"].as<std::string>(),
-                               "aggregate_id", row["aggregate_id"].as<std::string>(),
-                               "tenant_id", row["tenant_id"].as<std::string>(),
-                               "request_id", row["request_id"].as<std::string>(),
-                               "payload", pqxx::binarystring(row["payload"]).str()});
+                               "id", Text(row[kId]),
+                               "type", Text(row[kType]),
+                               "aggregate_id", Text(row[kAggregateId]),
+                               "tenant_id", Text(row[kTenantId]),
+                               "request_id", Text(row[kRequestId]),
+                               "payload", pqxx::binarystring(row[kPayload]).str()});
       // clang-format on
-      if (absl::StatusOr<redis::Value> added = redis_.Command(xadd); !added.ok()) {
-        redis_error = added.status();
-        break;  // mark what made it; the rest waits for the next round
-      }
-      if (crash_after_xadds_ > 0 && ++xadds_ == crash_after_xadds_) raise(SIGKILL);
-      published_ids.push_back(row["id"].as<std::string>());
-      ++published_by_stream[row["stream"].as<std::string>()];
     }
-    if (!published_ids.empty()) tx.exec_params(kMarkPublishedSql, TextArray(published_ids));
+    commands.push_back({"EXEC"});
+    Added added;
+    if (absl::StatusOr<std::vector<redis::Value>> replies = redis_.Pipeline(commands); replies.ok()) {
+      added = ReadExec(commands, *replies);
+    } else {
+      added.error = replies.status();  // whatever made it is published again next round
+    }
+    redis_error = added.error;  // mark what made it; the rest waits for the next round
+    if (crash_after_xadds_ > 0 && (xadds_ += static_cast<int64_t>(added.count)) == crash_after_xadds_) {
+      raise(SIGKILL);
+    }
+    if (added.count == 0) return absl::OkStatus();
+    std::vector<std::string> published_ids;
+    published_ids.reserve(added.count);
+    for (size_t i = 0; i < added.count; ++i) {
+      const pqxx::row& row = rows[static_cast<pqxx::result::size_type>(i)];
+      published_ids.push_back(Text(row[kId]));
+      ++published_by_stream[Text(row[kStream])];
+    }
+    tx.exec_params(kMarkPublishedSql, pg::TextArray(published_ids));
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
@@ -192,26 +228,34 @@ absl::StatusOr<int> Relay::PublishOnce() {
     metrics_->streams_seen.insert(stream);
     published += n;
   }
-  // Counting pending rows scans them: on every batch only while the backlog is small, else once a second.
-  if (batch_rows < options_.batch_size || absl::Now() >= next_stats_) RefreshPendingMetrics();
+  if (published > 0) published_since_stats_ = true;
+  // Counting pending rows scans them: once an interval while events flow, and at once when this relay, having
+  // published, finds none left while the gauges still show some, so that they drop to 0 soon after a drain. A
+  // relay that finds the lock taken (a standby replica) also finds no rows; it counts at once only once.
+  const bool drained = batch_rows == 0 && published_since_stats_ && last_pending_ > 0;
+  if (drained || absl::Now() >= next_stats_) RefreshPendingMetrics();
   if (!redis_error.ok()) return redis_error;
   return published;
 }
 
 void Relay::RefreshPendingMetrics() {
-  next_stats_ = absl::Now() + kStatsInterval;
+  next_stats_ = absl::Now() + options_.pending_metrics_interval;
+  published_since_stats_ = false;
   absl::Status status = pool_.InTransaction([&](pqxx::work& tx) {
     std::set<std::string> zero = metrics_->streams_seen;
     double oldest_seconds = 0;
+    int64_t pending = 0;
     for (const pqxx::row& row : tx.exec(kPendingSql)) {
       const std::string stream = row[0].as<std::string>();
       metrics_->pending->Add({{"stream", stream}}).Set(row[1].as<double>());
+      pending += row[1].as<int64_t>();
       oldest_seconds = std::max(oldest_seconds, row[2].as<double>());
       metrics_->streams_seen.insert(stream);
       zero.erase(stream);
     }
     for (const std::string& stream : zero) metrics_->pending->Add({{"stream", stream}}).Set(0);
     metrics_->oldest_pending_seconds->Set(oldest_seconds);
+    last_pending_ = pending;
     return absl::OkStatus();
   });
   if (!status.ok()) log::Warn("outbox pending metrics not refreshed", {{"error", status.ToString()}});

@@ -1,11 +1,11 @@
 #ifndef PTD_LIBS_OUTBOX_RELAY_H_
 #define PTD_LIBS_OUTBOX_RELAY_H_
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
@@ -29,22 +29,36 @@ struct RelayOptions {
   int64_t max_stream_length = 0;
   // Published rows older than this are deleted (checked about once a minute).
   absl::Duration retain_published = absl::Hours(24 * 7);
+  // The pending gauges (below) are counted at most this often while events flow.
+  absl::Duration pending_metrics_interval = absl::Seconds(1);
 };
 
-// Publishes committed outbox rows of the pool's schema to their Redis Streams: each as one XADD with the
+// Publishes committed outbox rows of the pool's schema to their Redis Streams, each as an XADD with the
 // fields id, type, aggregate_id, tenant_id, request_id, payload; then marks the rows published in the same
 // transaction that locked them. A crash between the XADD and the commit publishes those events again later
 // (at least once); consumers' inboxes absorb the duplicates.
 //
+// A round is one transaction: one statement takes the schema's lock and up to batch_size rows, one pipeline
+// (a single round trip to Redis) carries their XADDs between MULTI and EXEC, one UPDATE marks them, and the
+// commit. When Redis refuses an XADD, the rows before it are marked and the rest waits for the next round.
+//
 // Ordering: one relay per schema publishes at a time (a transaction-level advisory lock; other replicas'
-// relays wait their turn), taking rows in id order, so each stream receives events in id order among the
-// rows visible when the relay reads them.
+// relays find the lock taken and try again on their next round), taking rows in id order, so each stream
+// receives events in id order among the rows visible when the relay reads them. A round's XADDs run in Redis
+// as one transaction (MULTI ... EXEC): no other client's command comes between them, and a refusal before
+// they run (out of memory, a read-only replica, a busy script) refuses them all, so a stream never receives an
+// event while an earlier one of its own failed. The rows after a failed XADD are sent again next round
+// (duplicates of those that made it).
 //
 // Metrics, in `registry` (nullable; must outlive the relay): ptd_outbox_published_total{stream},
-// ptd_outbox_pending{stream} (unpublished rows), ptd_outbox_oldest_pending_seconds.
+// ptd_outbox_pending{stream} (unpublished rows), ptd_outbox_oldest_pending_seconds. Counting the pending rows
+// scans them, so the two gauges are refreshed at most once per pending_metrics_interval while events flow,
+// and at once when the relay finds nothing left to publish after publishing, so that they drop to 0 soon
+// after a backlog.
 //
 // Fault injection for tests: PTD_FAULT_RELAY_CRASH_AFTER_XADD=N in the environment makes the process kill
-// itself (SIGKILL) right after its N-th successful XADD, before marking the row published.
+// itself (SIGKILL) right after Redis acknowledged its N-th XADD, before marking the row published: the
+// round that reaches N sends only the XADDs up to the N-th.
 class Relay {
  public:
   Relay(pg::Pool& pool, redis::Client& redis, RelayOptions options = {}, prometheus::Registry* registry = nullptr);
@@ -53,8 +67,9 @@ class Relay {
   Relay& operator=(const Relay&) = delete;
 
   // Publishes one batch (up to batch_size rows) and returns how many were published: 0 when there is nothing
-  // to do or another relay holds the lock. On a Redis error the rows published before it are still marked,
-  // and the error is returned. Thread-safe, but meant for tests and tools; services use Start().
+  // to do or another relay holds the lock. When Redis refuses an XADD, the rows published before it are
+  // still marked and the error is returned; when the connection fails, no row is marked. Thread-safe, but
+  // meant for tests and tools; services use Start().
   absl::StatusOr<int> PublishOnce();
 
   // Runs PublishOnce on a background thread until Stop(): back to back while batches come out full, else
@@ -75,9 +90,14 @@ class Relay {
   redis::Client& redis_;
   const RelayOptions options_;
   std::unique_ptr<Metrics> metrics_;
+  std::string max_stream_length_;  // options_.max_stream_length as text, for XADD's MAXLEN
   int64_t crash_after_xadds_ = 0;  // PTD_FAULT_RELAY_CRASH_AFTER_XADD; 0: off
-  std::atomic<int64_t> xadds_ = 0;
+  int64_t xadds_ = 0;              // acknowledged, while crash_after_xadds_ > 0
+  // The pending-rows gauges, guarded by run_mu_: when they are refreshed next, what they counted, and
+  // whether this relay published since.
   absl::Time next_stats_ = absl::InfinitePast();
+  int64_t last_pending_ = 0;
+  bool published_since_stats_ = false;
   absl::Time next_cleanup_ = absl::InfinitePast();
   std::mutex run_mu_;  // one PublishOnce at a time in this process
 
