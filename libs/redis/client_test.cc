@@ -273,7 +273,7 @@ TEST_CASE("redis: pipelined arguments and replies are binary-safe") {
   CHECK(replies[2].integer == static_cast<int64_t>(value.size()));
 }
 
-TEST_CASE("redis: an empty pipeline returns no replies; an empty command in one is refused") {
+TEST_CASE("redis: an empty pipeline returns no replies, and an empty command in one is refused") {
   auto redis = MakeClient();
   CHECK(MustAll(redis->Pipeline({})).empty());
   CHECK(redis->Pipeline({{"PING"}, {}}).status().code() == absl::StatusCode::kInvalidArgument);
