@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   ptd::trading::OrderService orders(*pool);
   ptd::trading::GroupDeadlineSweeper group_sweeper(*pool, config.DurationOrExit("group-sweep-interval"));
   group_sweeper.Start();
-  ptd::trading::SpotMarketService spot(*pool);
+  ptd::trading::SpotMarketService spot(*pool, {.registry = registry.get()});
   ptd::Server server(ptd::ServerOptionsFromFlags(config, "trading", registry));
   server.AddService(&service);
   server.AddService(&orders);

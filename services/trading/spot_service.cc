@@ -1,6 +1,9 @@
 #include "services/trading/spot_service.h"
 
 #include <openssl/sha.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 
 #include <algorithm>
 #include <map>
@@ -588,8 +591,30 @@ void TradeSignal::WaitChange(const std::string& commodity_id, uint64_t seen, abs
 
 // ---- SpotMarketService ----
 
-SpotMarketService::SpotMarketService(pg::Pool& pool, SpotOptions options)
-    : pool_(pool), options_(options), committer_([this] { CommitLoop(); }) {}
+SpotMarketService::SpotMarketService(pg::Pool& pool, SpotOptions options) : pool_(pool), options_(options) {
+  prometheus::Registry* registry = options_.registry;
+  if (registry == nullptr) {
+    own_registry_ = std::make_shared<prometheus::Registry>();
+    registry = own_registry_.get();
+  }
+  auto& batches = prometheus::BuildCounter()
+                      .Name("ptd_trading_spot_batches_total")
+                      .Help("Spot group-commit batches committed: in one statement, or in a transaction")
+                      .Register(*registry);
+  statement_batches_ = &batches.Add({{"path", "statement"}});
+  transaction_batches_ = &batches.Add({{"path", "transaction"}});
+  statement_fallbacks_ = &prometheus::BuildCounter()
+                              .Name("ptd_trading_spot_statement_fallbacks_total")
+                              .Help("One-statement spot batches that failed and went through a transaction instead")
+                              .Register(*registry)
+                              .Add({});
+  batch_requests_ = &prometheus::BuildHistogram()
+                         .Name("ptd_trading_spot_batch_requests")
+                         .Help("Placements and cancels per spot group-commit batch")
+                         .Register(*registry)
+                         .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256});
+  committer_ = std::thread([this] { CommitLoop(); });
+}
 
 SpotMarketService::~SpotMarketService() {
   {
@@ -655,7 +680,12 @@ void SpotMarketService::CommitLoop() {
 }
 
 void SpotMarketService::CommitBatch(const std::vector<Pending*>& batch) {
-  if (CommitAlone(batch)) return;
+  batch_requests_->Observe(static_cast<double>(batch.size()));
+  if (CommitAlone(batch)) {
+    statement_batches_->Increment();
+    return;
+  }
+  transaction_batches_->Increment();
   absl::Status status = RunBatch(batch);
   if (status.ok()) return;
   // The transaction rolled back as a whole, so nothing of it happened: each request alone gets its own
@@ -811,6 +841,7 @@ bool SpotMarketService::CommitAlone(const std::vector<Pending*>& batch) {
     // idempotency keys finds the orders if they were written after all.
     for (auto& [id, entry] : books) entry.first->valid = false;
     for (Pending* p : batch) p->ClearAnswer();
+    statement_fallbacks_->Increment();
     log::Warn("spot batch not written in one statement, writing it in a transaction",
               {{"requests", batch.size()}, {"status", status.ToString()}});
     return false;

@@ -79,10 +79,22 @@
 // commit the process wakes its own readers of that commodity at once (TradeSignal); trades of another process
 // reach them at the next poll (at most `stream_poll` later). No second source of truth (such as Redis) to keep
 // in step; the cost is one indexed query per idle reader per poll interval.
+namespace prometheus {
+class Counter;
+class Histogram;
+class Registry;
+}  // namespace prometheus
+
 namespace ptd::trading {
 
 struct SpotOptions {
   absl::Duration stream_poll = absl::Milliseconds(200);  // how often an idle trade stream looks at the database
+  // Receives the group commit's metrics (nullable; must outlive the service):
+  //   ptd_trading_spot_batches_total{path="statement|transaction"}  batches committed, by the way they went
+  //   ptd_trading_spot_batch_requests                                requests per batch (histogram)
+  //   ptd_trading_spot_statement_fallbacks_total                     one-statement batches that failed and
+  //                                                                   went through a transaction instead
+  prometheus::Registry* registry = nullptr;
 };
 
 // Wakes trade-stream readers of a commodity when this process commits trades of it.
@@ -144,6 +156,11 @@ class SpotMarketService final : public v1::SpotMarketService::Service {
 
   pg::Pool& pool_;
   SpotOptions options_;
+  prometheus::Counter* statement_batches_ = nullptr;
+  prometheus::Counter* transaction_batches_ = nullptr;
+  prometheus::Counter* statement_fallbacks_ = nullptr;
+  prometheus::Histogram* batch_requests_ = nullptr;
+  std::shared_ptr<prometheus::Registry> own_registry_;  // when options_.registry is null
   TradeSignal trade_signal_;
   std::mutex books_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Book>> books_;
@@ -154,7 +171,7 @@ class SpotMarketService final : public v1::SpotMarketService::Service {
   bool stopping_ = false;
   // CommitAlone's own connection (committer thread only), opened on first use and after it broke.
   std::unique_ptr<pqxx::connection> alone_connection_;
-  std::thread committer_;  // last: it starts once everything above is constructed
+  std::thread committer_;  // started last in the constructor, once everything above is set up
 };
 
 }  // namespace ptd::trading

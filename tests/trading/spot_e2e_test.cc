@@ -45,9 +45,10 @@ class SpotServer {
 
   void Start() {
     int port = ptd::testing::FreePort();
+    metrics_port_ = ptd::testing::FreePort();
     std::vector<std::string> argv = {ptd::testing::BuildPath("services/trading/ptd-trading"),
                                      "--grpc-address=127.0.0.1:" + std::to_string(port),
-                                     "--metrics-address=",
+                                     "--metrics-address=127.0.0.1:" + std::to_string(metrics_port_),
                                      "--pg-url=" + db_url_,
                                      "--redis-url=" + ptd::testing::GetInfra().redis_url,
                                      "--internal-token=" + std::string(kToken),
@@ -65,6 +66,7 @@ class SpotServer {
 
   SpotMarketService::Stub& stub() { return *stub_; }
   const std::string& db_url() const { return db_url_; }
+  std::string Metrics() { return ptd::testing::HttpGet(metrics_port_, "/metrics"); }
 
   int64_t Query(const std::string& sql) {
     pqxx::connection conn(db_url_);
@@ -81,6 +83,7 @@ class SpotServer {
 
  private:
   std::string db_url_;
+  int metrics_port_ = 0;
   std::unique_ptr<Process> process_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<SpotMarketService::Stub> stub_;
@@ -640,6 +643,13 @@ TEST_CASE("spot: when a one-statement batch loses its connection, the batch is c
   // And the batches after it are one statement again, on a new connection.
   CHECK(Place(server, "lost-s", Limit(kPvc, SPOT_SIDE_SELL, 1100, 1000)).trades_size() == 1);
   CheckConsistent(server, kPvc);
+  const std::string metrics = server.Metrics();
+  INFO(metrics);
+  CHECK(metrics.find("ptd_trading_spot_statement_fallbacks_total 1\n") != std::string::npos);
+  // The first order (its book not yet in memory) and the lost one went through a transaction, the others not.
+  CHECK(metrics.find("ptd_trading_spot_batches_total{path=\"transaction\"} 2\n") != std::string::npos);
+  CHECK(metrics.find("ptd_trading_spot_batches_total{path=\"statement\"} 2\n") != std::string::npos);
+  CHECK(metrics.find("ptd_trading_spot_batch_requests_count 4\n") != std::string::npos);
 }
 
 TEST_CASE("spot: a SIGKILL while many clients place orders loses no acknowledged order") {
