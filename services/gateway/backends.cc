@@ -4,25 +4,114 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace ptd::gateway {
+namespace {
 
-struct Backends::PendingCall {
+// What the completion queue hands back: a unary call's end, or one step of a stream.
+struct Completion {
+  virtual void Run(bool ok) = 0;
+
+ protected:
+  ~Completion() = default;
+};
+
+}  // namespace
+
+struct Backends::PendingCall final : Completion {
   std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
   grpc::Status status;
   std::function<void(grpc::Status)> done;
+
+  // Finish always completes (ok is true for unary calls): the status says how the call went.
+  void Run(bool) override {
+    std::unique_ptr<PendingCall> self(this);
+    done(std::move(status));
+  }
 };
+
+struct BackendStream::Op final : Completion {
+  Op(BackendStream* stream, Step step) : stream(stream), step(step) {}
+  void Run(bool ok) override { stream->Complete(step, ok); }
+  BackendStream* stream;
+  Step step;
+};
+
+BackendStream::BackendStream() = default;
+BackendStream::~BackendStream() = default;
+
+void BackendStream::Issue(Step step) {
+  // At most one step of each kind is pending, so its slot is free.
+  pending_[step] = shared_from_this();
+  void* tag = static_cast<Completion*>(ops_[step].get());
+  switch (step) {
+    case kStart:
+      call_->StartCall(tag);
+      break;
+    case kWrite:
+      call_->WriteLast(request_, grpc::WriteOptions(), tag);  // the only request, and the half-close
+      break;
+    case kRead:
+      call_->Read(&message_, tag);
+      break;
+    case kFinish:
+      call_->Finish(&status_, tag);
+      break;
+    case kSteps:
+      break;
+  }
+}
+
+void BackendStream::Next() { Issue(kRead); }
+
+void BackendStream::Complete(Step step, bool ok) {
+  // Released when this completion has run (not before: a handler may be the last other owner).
+  std::shared_ptr<BackendStream> keep = std::move(pending_[step]);
+  switch (step) {
+    case kStart:
+      if (!ok) return Issue(kFinish);  // the call never started: Finish says why
+      Issue(kWrite);
+      Issue(kRead);
+      return;
+    case kWrite:
+      return;  // a failed write shows as a failed read
+    case kRead:
+      if (!ok) return Issue(kFinish);  // no more messages: the stream ended, or failed
+      handlers_.on_message(message_);
+      return;
+    case kFinish: {
+      // Dropped after the call: the handlers usually hold their owner, which holds this stream.
+      Handlers handlers = std::move(handlers_);
+      handlers.on_finish(status_);
+      return;
+    }
+    case kSteps:
+      return;
+  }
+}
 
 Backends::~Backends() {
   completions_.Shutdown();
   for (std::thread& t : completion_threads_) t.join();
 }
 
+void Backends::StartStream(const Backend& backend, const std::shared_ptr<BackendStream>& stream,
+                           const std::string& method, grpc::ByteBuffer request, BackendStream::Handlers handlers) {
+  stream->request_.Swap(&request);
+  stream->handlers_ = std::move(handlers);
+  for (int step = 0; step < BackendStream::kSteps; ++step) {
+    stream->ops_[step] = std::make_unique<BackendStream::Op>(stream.get(), static_cast<BackendStream::Step>(step));
+  }
+  stream->call_ = backend.Stub().PrepareCall(&stream->context_, method, &completions_);
+  stream->Issue(BackendStream::kStart);
+}
+
 void Backends::Call(const Backend& backend, grpc::ClientContext* context, const std::string& method,
                     const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
                     std::function<void(grpc::Status)> done) {
-  auto* call = new PendingCall{.done = std::move(done)};
+  auto* call = new PendingCall;
+  call->done = std::move(done);
   call->reader = backend.Stub().PrepareUnaryCall(context, method, request, &completions_);
   call->reader->StartCall();
-  call->reader->Finish(response, &call->status, call);
+  call->reader->Finish(response, &call->status, static_cast<Completion*>(call));
 }
 
 absl::StatusOr<std::unique_ptr<Backends>> Backends::Create(const std::vector<std::string>& specs,
@@ -64,11 +153,7 @@ absl::StatusOr<std::unique_ptr<Backends>> Backends::Create(const std::vector<std
     out->completion_threads_.emplace_back([completions = &out->completions_] {
       void* tag = nullptr;
       bool ok = false;
-      while (completions->Next(&tag, &ok)) {
-        // Finish always completes (ok is true for unary calls): the status says how the call went.
-        std::unique_ptr<PendingCall> call(static_cast<PendingCall*>(tag));
-        call->done(std::move(call->status));
-      }
+      while (completions->Next(&tag, &ok)) static_cast<Completion*>(tag)->Run(ok);
     });
   }
   return out;

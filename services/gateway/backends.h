@@ -19,8 +19,56 @@
 // The gRPC services behind the gateway: one address per proto package ("ptd.trading.v1=127.0.0.1:50051"),
 // a few long-lived channels to each (calls are spread over them, so one HTTP/2 connection is not the
 // bottleneck), and a health check of each. Calls complete on a completion queue drained by a thread of its
-// own (gRPC's callback API hands every completion between two more threads of its own).
+// own (gRPC's callback API hands every completion between two more threads of its own); so do the steps of
+// server-streaming calls (BackendStream), which hold no thread while they wait.
 namespace ptd::gateway {
+
+class Backends;
+
+// One server-streaming call: one request, then messages one at a time, each read only when its owner asks
+// for it (Next), so a slow consumer holds the backend back through gRPC's flow control instead of a buffer
+// here. Make it with std::make_shared, set the deadline and metadata on context(), then Backends::StartStream.
+class BackendStream : public std::enable_shared_from_this<BackendStream> {
+ public:
+  struct Handlers {
+    // A message (the handler may consume it); the next one is read after Next(). Runs on a completion thread.
+    std::function<void(grpc::ByteBuffer& message)> on_message;
+    // The call's end, after every on_message; the last call of a handler (they are released after it).
+    std::function<void(const grpc::Status& status)> on_finish;
+  };
+
+  BackendStream();
+  ~BackendStream();
+  BackendStream(const BackendStream&) = delete;
+  BackendStream& operator=(const BackendStream&) = delete;
+
+  grpc::ClientContext& context() { return context_; }
+  // Asks for the next message: once after each on_message, when ready for it (after a Cancel too, to collect
+  // the end). Any thread.
+  void Next();
+  // Asks gRPC to cancel the call (TryCancel): a pending read ends, and on_finish follows with CANCELLED
+  // (or the status the call had already). Any thread, any number of times.
+  void Cancel() { context_.TryCancel(); }
+
+ private:
+  friend class Backends;
+  enum Step { kStart, kWrite, kRead, kFinish, kSteps };
+  struct Op;  // a completion-queue tag of one step
+
+  void Complete(Step step, bool ok);
+  void Issue(Step step);
+
+  // Declared before the call object, so it is destroyed after it: the call lives in the context's arena.
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer message_;
+  grpc::Status status_;
+  Handlers handlers_;
+  std::unique_ptr<Op> ops_[kSteps];
+  // Each pending step holds the call alive until its completion has run.
+  std::shared_ptr<BackendStream> pending_[kSteps];
+};
 
 class Backends {
  public:
@@ -39,7 +87,7 @@ class Backends {
   static absl::StatusOr<std::unique_ptr<Backends>> Create(const std::vector<std::string>& specs,
                                                           int channels_per_backend, int completion_threads = 1);
   Backends() = default;
-  // Waits for the calls in flight to end.
+  // Waits for the calls in flight to end: cancel the streams first, which may never end on their own.
   ~Backends();
   Backends(const Backends&) = delete;
   Backends& operator=(const Backends&) = delete;
@@ -49,6 +97,11 @@ class Backends {
   // until then.
   void Call(const Backend& backend, grpc::ClientContext* context, const std::string& method,
             const grpc::ByteBuffer& request, grpc::ByteBuffer* response, std::function<void(grpc::Status)> done);
+
+  // Starts `stream`, a server-streaming call of `method` on `backend` with `request`. The first message (or the
+  // end) arrives through `handlers`.
+  void StartStream(const Backend& backend, const std::shared_ptr<BackendStream>& stream, const std::string& method,
+                   grpc::ByteBuffer request, BackendStream::Handlers handlers);
 
   // nullptr when no backend serves `package`.
   const Backend* For(std::string_view package) const;
