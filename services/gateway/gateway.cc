@@ -25,7 +25,7 @@ namespace http = boost::beast::http;
 struct Gateway::Exchange {
   HttpRequest request;
   Peer peer;
-  std::function<void(HttpResponse&&)> respond;
+  HttpResponder responder;
   std::chrono::steady_clock::time_point start;
   std::string request_id;
   std::string origin;
@@ -38,9 +38,27 @@ struct Gateway::Exchange {
   grpc::ByteBuffer response_buffer;
 };
 
+// The handlers below run one after another, never at once: a message (completion thread), its line written
+// (connection thread) and the next read asked for, ..., the end (completion thread). Only the client's hanging
+// up and StopStreams come at any time, and they only set a flag and cancel the call.
+struct Gateway::Stream {
+  std::shared_ptr<Exchange> exchange;
+  std::shared_ptr<BackendStream> backend;
+  std::shared_ptr<HttpResponseStream> body;
+  std::unique_ptr<google::protobuf::Message> message;  // each message in turn
+  StreamMetrics metrics;
+  bool began = false;  // the 200 and its headers are on their way
+  int64_t messages = 0;
+  absl::Status failure;  // the gateway's own reason to end the stream early
+  int failure_http_status = 500;
+  std::atomic<bool> client_gone{false};
+  std::atomic<bool> stopping{false};
+};
+
 namespace {
 
 constexpr char kJson[] = "application/json";
+constexpr char kNdjson[] = "application/x-ndjson";
 
 // 1 to 128 characters of [A-Za-z0-9._:-], as the services accept (libs/server).
 bool IsUsableRequestId(std::string_view id) {
@@ -111,11 +129,23 @@ Gateway::Gateway(GatewayOptions options, const RouteTable& routes, google::proto
                              .Name("gateway_rate_limit_errors_total")
                              .Help("Requests let through because Redis could not be asked about the rate limit")
                              .Register(*registry_)
-                             .Add({})) {
+                             .Add({})),
+      streams_in_flight_(prometheus::BuildGauge()
+                             .Name("gateway_streams_in_flight")
+                             .Help("Server-streaming calls open now, by route template")
+                             .Register(*registry_)),
+      stream_messages_(prometheus::BuildCounter()
+                           .Name("gateway_stream_messages_total")
+                           .Help("Messages of server-streaming calls written to clients, by route template")
+                           .Register(*registry_)) {
   if (options_.log_requests && options_.log_level <= log::Level::kWarn) request_log_ = std::make_unique<RequestLog>();
   for (const auto& route : routes_.routes()) {
     prototypes_[route.get()] = {message_factory.GetPrototype(route->method->input_type()),
                                 message_factory.GetPrototype(route->method->output_type())};
+    if (route->server_streaming) {
+      stream_metrics_[route.get()] = {&streams_in_flight_.Add({{"route", route->path.text()}}),
+                                      &stream_messages_.Add({{"route", route->path.text()}})};
+    }
   }
 }
 
@@ -169,25 +199,26 @@ HttpResponse Gateway::Reject(int status, const std::string& message) {
   return response;
 }
 
-void Gateway::Finish(std::shared_ptr<Exchange> exchange, HttpResponse response, std::string_view grpc_code) {
-  response.set("X-Request-Id", exchange->request_id);
-  if (exchange->route != nullptr) response.set(http::field::cache_control, "no-store");
-  AddCorsHeaders(*exchange, response);
-  const int status = static_cast<int>(response.result_int());
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - exchange->start).count();
-  std::string method(exchange->request.method_string().data(), exchange->request.method_string().size());
+void Gateway::AddCommonHeaders(const Exchange& exchange, HttpResponse& response) const {
+  response.set("X-Request-Id", exchange.request_id);
+  if (exchange.route != nullptr) response.set(http::field::cache_control, "no-store");
+  AddCorsHeaders(exchange, response);
+}
+
+void Gateway::Record(const Exchange& exchange, int status, std::string_view grpc_code, int64_t messages) {
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - exchange.start).count();
+  std::string method(exchange.request.method_string().data(), exchange.request.method_string().size());
   {
-    std::string counter_key = absl::StrCat(exchange->route_label, "|", method, "|", status);
+    std::string counter_key = absl::StrCat(exchange.route_label, "|", method, "|", status);
     absl::MutexLock lock(&metrics_mu_);
     prometheus::Counter*& counter = request_counters_[counter_key];
     if (counter == nullptr) {
-      counter =
-          &requests_.Add({{"route", exchange->route_label}, {"method", method}, {"code", std::to_string(status)}});
+      counter = &requests_.Add({{"route", exchange.route_label}, {"method", method}, {"code", std::to_string(status)}});
     }
     counter->Increment();
-    prometheus::Histogram*& histogram = duration_histograms_[exchange->route_label];
+    prometheus::Histogram*& histogram = duration_histograms_[exchange.route_label];
     if (histogram == nullptr) {
-      histogram = &duration_.Add({{"route", exchange->route_label}},
+      histogram = &duration_.Add({{"route", exchange.route_label}},
                                  prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                                          0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
     }
@@ -195,31 +226,37 @@ void Gateway::Finish(std::shared_ptr<Exchange> exchange, HttpResponse response, 
   }
   const bool warn = status >= 500;
   if (request_log_ && (warn || options_.log_level <= log::Level::kInfo)) {
-    std::string_view target(exchange->request.target().data(), exchange->request.target().size());
+    std::string_view target(exchange.request.target().data(), exchange.request.target().size());
     RequestLog::Entry entry{.warn = warn,
-                            .request_id = exchange->request_id,
+                            .request_id = exchange.request_id,
                             .method = method,
                             .path = target.substr(0, target.find('?')),
-                            .route = exchange->route_label,
+                            .route = exchange.route_label,
                             .status = status,
                             .duration_ms = seconds * 1000,
-                            .remote = exchange->peer.address,
-                            .grpc_code = grpc_code};
-    if (exchange->identity) {
-      entry.tenant = &exchange->identity->tenant;
-      entry.subject = &exchange->identity->subject;
+                            .remote = exchange.peer.address,
+                            .grpc_code = grpc_code,
+                            .messages = messages};
+    if (exchange.identity) {
+      entry.tenant = &exchange.identity->tenant;
+      entry.subject = &exchange.identity->subject;
     }
     request_log_->Add(entry);
   }
-  exchange->respond(std::move(response));
 }
 
-void Gateway::Handle(HttpRequest&& request, const Peer& peer, std::function<void(HttpResponse&&)> respond) {
+void Gateway::Finish(std::shared_ptr<Exchange> exchange, HttpResponse response, std::string_view grpc_code) {
+  AddCommonHeaders(*exchange, response);
+  Record(*exchange, static_cast<int>(response.result_int()), grpc_code);
+  exchange->responder.Respond(std::move(response));
+}
+
+void Gateway::Handle(HttpRequest&& request, const Peer& peer, HttpResponder responder) {
   auto exchange = std::make_shared<Exchange>();
   exchange->start = std::chrono::steady_clock::now();
   exchange->request = std::move(request);
   exchange->peer = peer;
-  exchange->respond = std::move(respond);
+  exchange->responder = std::move(responder);
   const HttpRequest& req = exchange->request;
   std::string_view given_id = HeaderOf(req, "x-request-id");
   exchange->request_id = IsUsableRequestId(given_id) ? std::string(given_id) : NewId();
@@ -360,6 +397,22 @@ void Gateway::Handle(HttpRequest&& request, const Peer& peer, std::function<void
   CallBackend(std::move(exchange));
 }
 
+void Gateway::PrepareContext(const Exchange& exchange, absl::Duration limit, grpc::ClientContext& context) const {
+  absl::Duration timeout = limit;
+  if (auto client = ParseGrpcTimeout(HeaderOf(exchange.request, "grpc-timeout")); client && *client < timeout) {
+    timeout = *client;
+  }
+  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(timeout));
+  Caller caller;
+  caller.request_id = exchange.request_id;
+  if (exchange.identity) {
+    caller.tenant_id = exchange.identity->tenant;
+    caller.subject = exchange.identity->subject;
+    caller.roles = exchange.identity->roles;
+  }
+  AttachCaller(context, caller, options_.internal_token);
+}
+
 void Gateway::CallBackend(std::shared_ptr<Exchange> exchange) {
   const Route& route = *exchange->route;
   const Backends::Backend* backend = backends_.For(route.package);
@@ -369,20 +422,8 @@ void Gateway::CallBackend(std::shared_ptr<Exchange> exchange) {
         ErrorResponse(*exchange, 503,
                       ErrorBody(absl::UnavailableError(absl::StrCat("no backend is configured for ", route.package)))));
   }
-  absl::Duration timeout = options_.backend_timeout;
-  if (auto client = ParseGrpcTimeout(HeaderOf(exchange->request, "grpc-timeout")); client && *client < timeout) {
-    timeout = *client;
-  }
-  grpc::ClientContext& context = exchange->context;
-  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(timeout));
-  Caller caller;
-  caller.request_id = exchange->request_id;
-  if (exchange->identity) {
-    caller.tenant_id = exchange->identity->tenant;
-    caller.subject = exchange->identity->subject;
-    caller.roles = exchange->identity->roles;
-  }
-  AttachCaller(context, caller, options_.internal_token);
+  if (route.server_streaming) return CallStream(std::move(exchange), *backend);
+  PrepareContext(*exchange, options_.backend_timeout, exchange->context);
 
   bool own_buffer = false;
   grpc::Status serialized = grpc::SerializationTraits<google::protobuf::Message>::Serialize(
@@ -421,6 +462,146 @@ void Gateway::CallBackend(std::shared_ptr<Exchange> exchange) {
                    response.body() = *std::move(json);
                    Finish(exchange, std::move(response), code_name);
                  });
+}
+
+void Gateway::CallStream(std::shared_ptr<Exchange> exchange, const Backends::Backend& backend) {
+  const Route& route = *exchange->route;
+  auto stream = std::make_shared<Stream>();
+  stream->backend = std::make_shared<BackendStream>();
+  // A stream lives long (the trade tape runs until the client hangs up), so --max-stream-duration bounds it,
+  // not --backend-timeout; a shorter Grpc-Timeout wins (it is how long a WatchLive watches).
+  PrepareContext(*exchange, options_.max_stream_duration, stream->backend->context());
+  grpc::ByteBuffer request;
+  bool own_buffer = false;
+  if (!grpc::SerializationTraits<google::protobuf::Message>::Serialize(*exchange->message, &request, &own_buffer)
+           .ok()) {
+    return Finish(exchange,
+                  ErrorResponse(*exchange, 500, ErrorBody(absl::InternalError("cannot serialize the request"))));
+  }
+  exchange->message.reset();
+  stream->message.reset(prototypes_.at(&route).response->New());
+  stream->metrics = stream_metrics_.at(&route);
+  {
+    absl::MutexLock lock(&streams_mu_);
+    if (streams_stopped_) {
+      return Finish(exchange, ErrorResponse(*exchange, 503,
+                                            ErrorBody(absl::UnavailableError("the gateway is stopping; call again"))));
+    }
+    streams_.insert(stream.get());
+  }
+  stream->metrics.in_flight->Increment();
+  std::weak_ptr<Stream> weak = stream;
+  stream->body = exchange->responder.OpenStream([weak] {
+    if (std::shared_ptr<Stream> s = weak.lock()) {
+      s->client_gone = true;
+      s->backend->Cancel();
+    }
+  });
+  stream->exchange = std::move(exchange);
+  backends_.StartStream(backend, stream->backend, route.grpc_path, std::move(request),
+                        {.on_message = [this, stream](grpc::ByteBuffer& message) { OnStreamMessage(stream, message); },
+                         .on_finish = [this, stream](const grpc::Status& status) { EndStream(stream, status); }});
+}
+
+void Gateway::OnStreamMessage(const std::shared_ptr<Stream>& stream, grpc::ByteBuffer& buffer) {
+  const Exchange& exchange = *stream->exchange;
+  stream->message->Clear();
+  absl::StatusOr<std::string> json = absl::InternalError("the service's response could not be parsed");
+  if (grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&buffer, stream->message.get()).ok()) {
+    json = RenderResponse(*exchange.route, *stream->message, options_.transcode);
+  } else {
+    stream->failure_http_status = 502;
+  }
+  if (!json.ok()) {
+    // Ends the stream: EndStream reports this instead of the cancellation.
+    stream->failure = json.status();
+    stream->backend->Cancel();
+    stream->backend->Next();
+    return;
+  }
+  if (!stream->began) {
+    stream->began = true;
+    HttpResponse head{http::status::ok, exchange.request.version()};
+    head.set(http::field::content_type, kNdjson);
+    head.set("X-Accel-Buffering", "no");  // a proxy (nginx) in front must pass each line on at once
+    AddCommonHeaders(exchange, head);
+    stream->body->Begin(std::move(head));
+  }
+  std::string line;
+  line.reserve(json->size() + 12);
+  line.append("{\"result\":").append(*json).append("}\n");
+  // Backpressure: the next message is read only once this line is in the socket.
+  stream->body->Write(std::move(line), [stream](bool written) {
+    if (written) {
+      ++stream->messages;
+      stream->metrics.messages->Increment();
+    } else {
+      stream->client_gone = true;
+      stream->backend->Cancel();
+    }
+    stream->backend->Next();
+  });
+}
+
+void Gateway::EndStream(const std::shared_ptr<Stream>& stream, const grpc::Status& status) {
+  {
+    absl::MutexLock lock(&streams_mu_);
+    streams_.erase(stream.get());
+  }
+  stream->metrics.in_flight->Decrement();
+  const Exchange& exchange = *stream->exchange;
+  auto code = static_cast<absl::StatusCode>(status.error_code());
+  std::string message = status.error_message();
+  std::string details = status.error_details();
+  int error_http_status = HttpStatusOf(code);
+  if (!stream->failure.ok()) {
+    code = stream->failure.code();
+    message = std::string(stream->failure.message());
+    details.clear();
+    error_http_status = stream->failure_http_status;
+  } else if (stream->stopping && code == absl::StatusCode::kCancelled) {
+    code = absl::StatusCode::kUnavailable;
+    message = "the gateway is stopping; call again";
+    details.clear();
+    error_http_status = 503;
+  }
+  const std::string_view code_name = CodeName(code);
+
+  if (stream->client_gone) {
+    // Nobody is listening: 499 (client closed request) unless the 200 had been sent.
+    Record(exchange, stream->began ? 200 : 499, code_name, stream->messages);
+    return stream->body->End();
+  }
+  if (code == absl::StatusCode::kOk) {
+    if (!stream->began) {  // a stream without messages: an empty body
+      HttpResponse head{http::status::ok, exchange.request.version()};
+      head.set(http::field::content_type, kNdjson);
+      AddCommonHeaders(exchange, head);
+      stream->body->Begin(std::move(head));
+    }
+    Record(exchange, 200, code_name, stream->messages);
+    return stream->body->End();
+  }
+  std::string error = ErrorBody(code, message, details);
+  if (!stream->began) {
+    // Nothing was sent yet: the error answers as it would a unary call.
+    HttpResponse response = ErrorResponse(exchange, error_http_status, error);
+    AddCommonHeaders(exchange, response);
+    Record(exchange, error_http_status, code_name, stream->messages);
+    return stream->body->Respond(std::move(response));
+  }
+  stream->body->Write(absl::StrCat("{\"error\":", error, "}\n"), [](bool) {});
+  Record(exchange, 200, code_name, stream->messages);
+  stream->body->End();
+}
+
+void Gateway::StopStreams() {
+  absl::MutexLock lock(&streams_mu_);
+  streams_stopped_ = true;
+  for (Stream* stream : streams_) {
+    stream->stopping = true;
+    stream->backend->Cancel();
+  }
 }
 
 }  // namespace ptd::gateway

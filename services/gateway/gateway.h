@@ -4,6 +4,7 @@
 #include <google/protobuf/dynamic_message.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
@@ -12,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -31,13 +33,20 @@
 //   where the method allows it) -> rate limit (tenant and API key buckets, or the client address for anonymous
 //   calls) -> JSON to protobuf -> the backend over gRPC with the caller's identity, the internal token, a
 //   deadline and the request id -> protobuf to JSON, or the error mapped to HTTP.
-// It records http_requests_total{route,method,code} and http_request_duration_seconds{route}, and writes one
-// JSON log line per request.
+// A server-streaming method answers 200 with a chunked body of newline-delimited JSON (application/x-ndjson),
+// as grpc-gateway does: {"result": <message>} a line per message, each read from the backend only once the
+// previous line was written; an error before the first message is an ordinary error response, one after it
+// a last line {"error": <the error body>}. The client hanging up cancels the backend call.
+// It records http_requests_total{route,method,code} and http_request_duration_seconds{route} (for a stream,
+// when it ends), gateway_streams_in_flight{route} and gateway_stream_messages_total{route}, and writes one JSON
+// log line per request (for a stream, when it ends, with the number of messages).
 namespace ptd::gateway {
 
 struct GatewayOptions {
   TranscodeOptions transcode;
   absl::Duration backend_timeout = absl::Seconds(10);  // a shorter Grpc-Timeout header from the client wins
+  // The deadline of a server-streaming call instead (a shorter Grpc-Timeout wins): streams live long.
+  absl::Duration max_stream_duration = absl::Hours(1);
   std::string internal_token;
   std::vector<std::string> cors_origins;  // exact origins, or "*"; empty: no CORS headers
   RateLimit tenant_limit;
@@ -62,9 +71,13 @@ class Gateway {
           std::shared_ptr<prometheus::Registry> registry, std::string openapi_json,
           std::function<void()> before_metrics_scrape);
 
-  void Handle(HttpRequest&& request, const Peer& peer, std::function<void(HttpResponse&&)> respond);
+  void Handle(HttpRequest&& request, const Peer& peer, HttpResponder responder);
   // For requests the HTTP parser refused.
   HttpResponse Reject(int status, const std::string& message);
+
+  // Ends every stream (cancels its backend call; a client that got messages gets a last line UNAVAILABLE, one
+  // still waiting for the first a 503) and answers new ones 503: before stopping, since some never end.
+  void StopStreams();
 
   void SetReadiness(Readiness readiness);
 
@@ -73,20 +86,35 @@ class Gateway {
 
  private:
   struct Exchange;  // one request in flight
+  struct Stream;    // one server-streaming call in flight
   struct Prototypes {
     const google::protobuf::Message* request = nullptr;
     const google::protobuf::Message* response = nullptr;
   };
+  struct StreamMetrics {
+    prometheus::Gauge* in_flight = nullptr;
+    prometheus::Counter* messages = nullptr;
+  };
 
   void Finish(std::shared_ptr<Exchange> exchange, HttpResponse response, std::string_view grpc_code = "");
+  // The headers every answer to a request carries: X-Request-Id, Cache-Control on routes, CORS.
+  void AddCommonHeaders(const Exchange& exchange, HttpResponse& response) const;
+  // Counts the answer and writes its log line; `messages` of a stream, or -1.
+  void Record(const Exchange& exchange, int status, std::string_view grpc_code, int64_t messages = -1);
   HttpResponse ErrorResponse(const Exchange& exchange, int http_status, const std::string& body);
   void AddCorsHeaders(const Exchange& exchange, HttpResponse& response) const;
   bool OriginAllowed(std::string_view origin) const;
+  // Sets the deadline (`limit`, or the client's shorter Grpc-Timeout) and the caller's metadata.
+  void PrepareContext(const Exchange& exchange, absl::Duration limit, grpc::ClientContext& context) const;
   void CallBackend(std::shared_ptr<Exchange> exchange);
+  void CallStream(std::shared_ptr<Exchange> exchange, const Backends::Backend& backend);
+  void OnStreamMessage(const std::shared_ptr<Stream>& stream, grpc::ByteBuffer& buffer);
+  void EndStream(const std::shared_ptr<Stream>& stream, const grpc::Status& status);
 
   GatewayOptions options_;
   const RouteTable& routes_;
   std::unordered_map<const Route*, Prototypes> prototypes_;
+  std::unordered_map<const Route*, StreamMetrics> stream_metrics_;  // of the server-streaming routes
   Backends& backends_;
   Authenticator& authenticator_;
   RateLimiter* rate_limiter_;
@@ -98,10 +126,16 @@ class Gateway {
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_;
   prometheus::Counter& rate_limit_errors_;
+  prometheus::Family<prometheus::Gauge>& streams_in_flight_;
+  prometheus::Family<prometheus::Counter>& stream_messages_;
   absl::Mutex metrics_mu_;
   // (route label, method, code) -> counter; route label -> histogram. Cached: Family::Add hashes labels.
   std::unordered_map<std::string, prometheus::Counter*> request_counters_ ABSL_GUARDED_BY(metrics_mu_);
   std::unordered_map<std::string, prometheus::Histogram*> duration_histograms_ ABSL_GUARDED_BY(metrics_mu_);
+
+  absl::Mutex streams_mu_;
+  std::unordered_set<Stream*> streams_ ABSL_GUARDED_BY(streams_mu_);
+  bool streams_stopped_ ABSL_GUARDED_BY(streams_mu_) = false;
 
   absl::Mutex readiness_mu_;
   Readiness readiness_ ABSL_GUARDED_BY(readiness_mu_);

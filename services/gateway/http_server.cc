@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <deque>
 #include <optional>
 #include <type_traits>
 
@@ -51,10 +52,10 @@ using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 template <class Stream>
-class Session : public std::enable_shared_from_this<Session<Stream>> {
+class Session : public std::enable_shared_from_this<Session<Stream>>, public HttpResponder::Connection {
  public:
   Session(HttpServer::Impl& server, Stream stream, Peer peer)
-      : server_(server), stream_(std::move(stream)), peer_(std::move(peer)) {}
+      : server_(server), stream_(std::move(stream)), peer_(std::move(peer)), idle_timer_(stream_.get_executor()) {}
 
   void Run() {
     if constexpr (std::is_same_v<Stream, TlsStream>) {
@@ -124,20 +125,200 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void OnBody(beast::error_code ec) {
     if (ec) return OnReadError(ec);
     HttpRequest request = parser_->release();
-    bool keep_alive = request.keep_alive();
-    unsigned version = request.version();
+    // Read by Respond, possibly on another thread: the hand-off to it orders these writes before.
+    request_keep_alive_ = request.keep_alive();
+    request_version_ = request.version();
     server_.in_flight.fetch_add(1);
-    server_.handler(
-        std::move(request), peer_, [self = this->shared_from_this(), keep_alive, version](HttpResponse&& res) mutable {
-          keep_alive = keep_alive && !self->server_.stopping.load();
-          if constexpr (std::is_same_v<Stream, PlainStream>) {
-            self->Answer(std::move(res), keep_alive, version);
+    server_.handler(std::move(request), peer_, HttpResponder(this->shared_from_this()));
+  }
+
+ public:
+  // HttpResponder::Connection
+  void Respond(HttpResponse&& res) override {
+    const bool keep_alive = request_keep_alive_ && !server_.stopping.load();
+    if constexpr (std::is_same_v<Stream, PlainStream>) {
+      Answer(std::move(res), keep_alive, request_version_);
+    } else {
+      net::post(stream_.get_executor(), [self = this->shared_from_this(), res = std::move(res), keep_alive,
+                                         version = request_version_]() mutable {
+        self->Write(std::move(res), keep_alive, version, /*counted=*/true);
+      });
+    }
+  }
+
+  std::shared_ptr<HttpResponseStream> OpenStream(std::function<void()> on_client_gone) override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this(), f = std::move(on_client_gone)]() mutable {
+      self->StreamOpened(std::move(f));
+    });
+    return std::make_shared<StreamHandle>(this->shared_from_this());
+  }
+
+ private:
+  // A streamed response: what is to be sent, in order, written one piece at a time on the connection's thread.
+  struct Outgoing {
+    enum Kind { kWhole, kHead, kChunk, kLast } kind;
+    HttpResponse response;  // kWhole, kHead
+    std::string data;       // kChunk
+    std::function<void(bool ok)> written;
+  };
+
+  // Any thread.
+  void Enqueue(Outgoing&& out) {
+    net::post(stream_.get_executor(), [self = this->shared_from_this(), out = std::move(out)]() mutable {
+      self->outgoing_.push_back(std::move(out));
+      self->Pump();
+    });
+  }
+
+  class StreamHandle final : public HttpResponseStream {
+   public:
+    explicit StreamHandle(std::shared_ptr<Session> session) : session_(std::move(session)) {}
+    void Respond(HttpResponse&& response) override {
+      session_->Enqueue({.kind = Outgoing::kWhole, .response = std::move(response)});
+    }
+    void Begin(HttpResponse&& head) override {
+      session_->Enqueue({.kind = Outgoing::kHead, .response = std::move(head)});
+    }
+    void Write(std::string data, std::function<void(bool)> written) override {
+      session_->Enqueue({.kind = Outgoing::kChunk, .data = std::move(data), .written = std::move(written)});
+    }
+    void End() override { session_->Enqueue({.kind = Outgoing::kLast}); }
+
+   private:
+    std::shared_ptr<Session> session_;
+  };
+
+  // On the connection's thread from here on.
+  void StreamOpened(std::function<void()> on_client_gone) {
+    streaming_ = true;
+    began_ = false;
+    gone_ = false;
+    on_client_gone_ = std::move(on_client_gone);
+    Watch();
+  }
+
+  // Keeps a read pending while a stream is open, to notice the client hanging up (and to keep what it sends
+  // meanwhile, pipelined requests, for after the stream), up to a limit.
+  void Watch() {
+    if (watching_ || gone_ || buffer_.size() >= kMaxBufferedWhileStreaming + server_.options.max_header_bytes) return;
+    watching_ = true;
+    // No time limit while waiting for the client: a stream may be quiet for long. (Only the read's timer
+    // changes when a write is pending.)
+    beast::get_lowest_layer(stream_).expires_at(std::chrono::steady_clock::time_point::max());
+    stream_.async_read_some(
+        buffer_.prepare(kWatchBytes),
+        [self = this->shared_from_this()](beast::error_code ec, size_t n) { self->OnWatched(ec, n); });
+  }
+
+  void OnWatched(beast::error_code ec, size_t n) {
+    watching_ = false;
+    if (!ec) buffer_.commit(n);
+    if (streaming_) {
+      if (ec) return ClientGone();
+      return Watch();
+    }
+    // The stream ended while this read waited: it goes on into the next request.
+    idle_timer_.cancel();
+    if (ec) return Close();
+    ReadHeader();
+  }
+
+  void ClientGone() {
+    if (gone_) return;
+    gone_ = true;
+    std::function<void()> f = std::move(on_client_gone_);
+    on_client_gone_ = nullptr;
+    if (f) f();
+  }
+
+  void Pump() {
+    while (!writing_ && !outgoing_.empty()) {
+      Outgoing& out = outgoing_.front();
+      // Nothing more reaches a client that is gone; an End without a head cannot be sent as a response.
+      if (gone_ || (out.kind == Outgoing::kLast && !began_)) {
+        if (!gone_) ClientGone();
+        Outgoing done = std::move(out);
+        outgoing_.pop_front();
+        Completed(done, false);
+        continue;
+      }
+      writing_ = true;
+      beast::get_lowest_layer(stream_).expires_after(ToChrono(server_.options.idle_timeout));
+      auto on_written = [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); };
+      switch (out.kind) {
+        case Outgoing::kWhole: {
+          out.response.version(request_version_);
+          out.response.keep_alive(request_keep_alive_ && !server_.stopping.load());
+          out.response.prepare_payload();
+          http::async_write(stream_, out.response, std::move(on_written));
+          break;
+        }
+        case Outgoing::kHead: {
+          began_ = true;
+          chunked_ = request_version_ >= 11;
+          keep_alive_ = chunked_ && request_keep_alive_ && !server_.stopping.load();
+          out.response.version(request_version_);
+          out.response.keep_alive(keep_alive_);
+          out.response.body().clear();
+          if (chunked_) out.response.chunked(true);
+          head_serializer_.emplace(out.response);
+          head_serializer_->split(true);
+          http::async_write_header(stream_, *head_serializer_, std::move(on_written));
+          break;
+        }
+        case Outgoing::kChunk:
+          if (chunked_) {
+            net::async_write(stream_, http::make_chunk(net::buffer(out.data)), std::move(on_written));
           } else {
-            net::post(self->stream_.get_executor(), [self, res = std::move(res), keep_alive, version]() mutable {
-              self->Write(std::move(res), keep_alive, version, /*counted=*/true);
-            });
+            net::async_write(stream_, net::buffer(out.data), std::move(on_written));
           }
-        });
+          break;
+        case Outgoing::kLast:
+          if (chunked_) {
+            net::async_write(stream_, http::make_chunk_last(), std::move(on_written));
+          } else {
+            writing_ = false;  // HTTP/1.0: closing the connection ends the body
+            Outgoing done = std::move(out);
+            outgoing_.pop_front();
+            Completed(done, true);
+          }
+          break;
+      }
+    }
+  }
+
+  void OnWritten(beast::error_code ec) {
+    writing_ = false;
+    head_serializer_.reset();
+    if (ec) ClientGone();
+    Outgoing done = std::move(outgoing_.front());
+    outgoing_.pop_front();
+    Completed(done, !ec);
+    Pump();
+  }
+
+  void Completed(Outgoing& out, bool ok) {
+    if (out.written) out.written(ok);
+    if (out.kind == Outgoing::kWhole || out.kind == Outgoing::kLast) AfterStream(out.kind == Outgoing::kWhole);
+  }
+
+  // The streamed response is complete (or abandoned): on to the next request, or close.
+  void AfterStream(bool whole) {
+    streaming_ = false;
+    on_client_gone_ = nullptr;
+    server_.in_flight.fetch_sub(1);
+    const bool keep_alive = whole ? request_keep_alive_ && !server_.stopping.load() : keep_alive_;
+    if (gone_ || !keep_alive) {
+      // A TLS close_notify would need a read of its own, and one may be pending: just close.
+      if (watching_) return beast::get_lowest_layer(stream_).close();
+      return Close();
+    }
+    if (!watching_) return ReadHeader();
+    // The pending read goes on into the next request; it must come within the idle timeout.
+    idle_timer_.expires_after(ToChrono(server_.options.idle_timeout));
+    idle_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (!ec && self->watching_) beast::get_lowest_layer(self->stream_).close();
+    });
   }
 
   // Plain HTTP: the response is written right away on the answering thread (often gRPC's), and the next
@@ -223,13 +404,33 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
+  static constexpr size_t kWatchBytes = 4096;
+  static constexpr size_t kMaxBufferedWhileStreaming = 64 << 10;
+
   HttpServer::Impl& server_;
   Stream stream_;
   Peer peer_;
+  net::steady_timer idle_timer_;  // after a stream, while its watching read goes on into the next request
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::vector<char> drain_buffer_;
   size_t drained_ = 0;
+
+  // Of the request being answered.
+  bool request_keep_alive_ = false;
+  unsigned request_version_ = 11;
+
+  // Of a streamed response; on the connection's thread only.
+  bool streaming_ = false;  // from OpenStream until the response is complete
+  bool began_ = false;      // the head is sent
+  bool chunked_ = true;     // HTTP/1.1; an HTTP/1.0 body ends with the connection
+  bool keep_alive_ = false;
+  bool gone_ = false;  // the client hung up, or a write failed
+  bool watching_ = false;
+  bool writing_ = false;
+  std::function<void()> on_client_gone_;
+  std::deque<Outgoing> outgoing_;
+  std::optional<http::response_serializer<http::string_body>> head_serializer_;
 };
 
 }  // namespace

@@ -86,6 +86,9 @@ int main(int argc, char** argv) {
        {"backend-channels", "2", "gRPC connections to each backend address"},
        {"backend-threads", "1", "threads completing backend calls (and writing their responses)"},
        {"backend-timeout", "10s", "deadline of a backend call (a shorter Grpc-Timeout request header wins)"},
+       {"max-stream-duration", "1h",
+        "deadline of a server-streaming call (e.g. the trade tape), instead of --backend-timeout; a shorter "
+        "Grpc-Timeout request header wins"},
        {"descriptor-sets", "", "comma-separated FileDescriptorSet files with more services to serve"},
        {"pg-url", "postgresql://ptd@127.0.0.1:5432/postgres", "PostgreSQL connection URL"},
        {"pg-schema", "gateway", "PostgreSQL schema owned by the gateway"},
@@ -172,6 +175,7 @@ int main(int argc, char** argv) {
       .transcode = {.max_json_depth = static_cast<int>(config.IntOrExit("max-json-depth")),
                     .emit_defaults = config.BoolOrExit("json-emit-defaults")},
       .backend_timeout = config.DurationOrExit("backend-timeout"),
+      .max_stream_duration = config.DurationOrExit("max-stream-duration"),
       .internal_token = config.Get("internal-token"),
       .cors_origins = SplitList(config.Get("cors-origins")),
       .tenant_limit = RateLimitOrExit(config, "tenant-rate-limit"),
@@ -190,9 +194,8 @@ int main(int argc, char** argv) {
        .idle_timeout = config.DurationOrExit("idle-timeout"),
        .tls_cert_file = config.Get("tls-cert"),
        .tls_key_file = config.Get("tls-key")},
-      [&](ptd::gateway::HttpRequest&& request, const ptd::gateway::Peer& peer,
-          std::function<void(ptd::gateway::HttpResponse &&)> respond) {
-        gateway.Handle(std::move(request), peer, std::move(respond));
+      [&](ptd::gateway::HttpRequest&& request, const ptd::gateway::Peer& peer, ptd::gateway::HttpResponder responder) {
+        gateway.Handle(std::move(request), peer, std::move(responder));
       },
       [&](int status, const std::string& message) { return gateway.Reject(status, message); });
   if (absl::Status s = http.Start(); !s.ok()) ptd::ExitWithError("cannot start the HTTP server", s);
@@ -228,6 +231,8 @@ int main(int argc, char** argv) {
                                      {"routes", routes->routes().size()},
                                      {"tls", !config.Get("tls-cert").empty()}});
   server.Wait();
+  // Streams would hold the drain (and the backend calls the exit) for as long as they run: end them first.
+  gateway.StopStreams();
   http.Stop(config.DurationOrExit("drain-timeout"));
   gateway.FlushLog();
   stopping.store(true);

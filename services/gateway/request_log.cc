@@ -127,6 +127,10 @@ std::string RequestLog::Format(const Entry& e, absl::Time now) {
   line += ",\"duration_ms\":";
   line.append(number, end);
   if (!e.grpc_code.empty()) AppendField("grpc_code", e.grpc_code, line);
+  if (e.messages >= 0) {
+    line += ",\"messages\":";
+    line += std::to_string(e.messages);
+  }
   AppendField("method", e.method, line);
   AppendField("path", e.path, line);
   AppendField("remote", e.remote, line);

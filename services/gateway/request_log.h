@@ -1,6 +1,7 @@
 #ifndef PTD_SERVICES_GATEWAY_REQUEST_LOG_H_
 #define PTD_SERVICES_GATEWAY_REQUEST_LOG_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -34,6 +35,7 @@ class RequestLog {
     double duration_ms = 0;
     std::string_view remote;
     std::string_view grpc_code;           // omitted when empty
+    int64_t messages = -1;                // of a stream; omitted when negative
     const std::string* tenant = nullptr;  // omitted when null
     const std::string* subject = nullptr;
   };

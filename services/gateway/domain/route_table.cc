@@ -73,6 +73,7 @@ absl::StatusOr<std::unique_ptr<Route>> MakeRoute(const MethodDescriptor* method,
   route->grpc_path = absl::StrCat("/", method->service()->full_name(), "/", method->name());
   route->package = method->service()->file()->package();
   route->allow_anonymous = method->options().GetExtension(ptd::gateway::v1::allow_anonymous);
+  route->server_streaming = method->server_streaming();
   const Descriptor* input = method->input_type();
   for (const PathTemplate::Variable& v : route->path.variables()) {
     absl::StatusOr<FieldPath> field = ResolveFieldPath(input, v.field_path);
@@ -151,7 +152,8 @@ absl::StatusOr<RouteTable> RouteTable::Build(const google::protobuf::DescriptorP
       if (!wanted) continue;
       for (int m = 0; m < service->method_count(); ++m) {
         const MethodDescriptor* method = service->method(m);
-        if (method->client_streaming() || method->server_streaming()) continue;  // unary only
+        // Unary and server-streaming calls map onto one HTTP request; client and bidirectional streams do not.
+        if (method->client_streaming()) continue;
         if (!method->options().HasExtension(google::api::http)) continue;
         const google::api::HttpRule& top = method->options().GetExtension(google::api::http);
         std::vector<const google::api::HttpRule*> rules = {&top};

@@ -13,8 +13,9 @@
 #include "absl/status/statusor.h"
 #include "services/gateway/domain/path_template.h"
 
-// The HTTP routes of every gRPC method that carries a google.api.http rule, read from descriptors: nothing
-// here knows any particular service.
+// The HTTP routes of every unary or server-streaming gRPC method that carries a google.api.http rule, read
+// from descriptors: nothing here knows any particular service. Client-streaming and bidirectional methods have
+// no route.
 namespace ptd::gateway {
 
 // A chain of fields from a request message down to a leaf: "listing.listing_id" -> [listing, listing_id].
@@ -39,6 +40,8 @@ struct Route {
   FieldPath body_field;
   FieldPath response_field;      // empty: the whole response
   bool allow_anonymous = false;  // ptd.gateway.v1.allow_anonymous
+  // The method answers with a stream of messages: served as chunked NDJSON, one {"result": ...} a line.
+  bool server_streaming = false;
 
   bool has_body() const { return body_is_whole || !body_field.empty(); }
   // The metrics label: "GET /v1/listings/{listing_id}".

@@ -1,5 +1,8 @@
 #include "services/gateway/domain/route_table.h"
 
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/text_format.h>
+
 #include <catch2/catch.hpp>
 
 #include "ptd/gateway/v1/identity.pb.h"
@@ -56,4 +59,60 @@ TEST_CASE("gateway: field paths resolve by proto or JSON names") {
   CHECK(!ptd::gateway::ResolveFieldPath(request, "unit_price.nope").ok());
   CHECK(!ptd::gateway::ResolveFieldPath(request, "title.text").ok());  // through a repeated field
   CHECK(!ptd::gateway::ResolveFieldPath(request, "listing_id.x").ok());
+}
+
+TEST_CASE("gateway: server-streaming methods are routed, client-streaming and bidirectional ones are not") {
+  const RouteTable& table = Table();
+  auto trades = table.Find("GET", "/v1/spot/books/01900000-0000-7000-8000-000000000001/trades:stream");
+  REQUIRE(trades.match);
+  CHECK(trades.match->route->grpc_path == "/ptd.trading.v1.SpotMarketService/StreamTrades");
+  CHECK(trades.match->route->server_streaming);
+  auto book = table.Find("GET", "/v1/spot/books/01900000-0000-7000-8000-000000000001");
+  REQUIRE(book.match);
+  CHECK(!book.match->route->server_streaming);
+
+  // A contract with every kind of call, each with a rule.
+  constexpr char kContract[] = R"(
+    name: "ptd/streamtest/v1/streams.proto"
+    package: "ptd.streamtest.v1"
+    syntax: "proto3"
+    dependency: "google/api/annotations.proto"
+    message_type { name: "Message" field { name: "id" number: 1 type: TYPE_STRING json_name: "id" } }
+    service {
+      name: "Streams"
+      method {
+        name: "Unary" input_type: ".ptd.streamtest.v1.Message" output_type: ".ptd.streamtest.v1.Message"
+        options { [google.api.http] { get: "/v1/unary/{id}" } }
+      }
+      method {
+        name: "ServerStream" input_type: ".ptd.streamtest.v1.Message" output_type: ".ptd.streamtest.v1.Message"
+        server_streaming: true
+        options { [google.api.http] { get: "/v1/server/{id}" } }
+      }
+      method {
+        name: "ClientStream" input_type: ".ptd.streamtest.v1.Message" output_type: ".ptd.streamtest.v1.Message"
+        client_streaming: true
+        options { [google.api.http] { post: "/v1/client" body: "*" } }
+      }
+      method {
+        name: "Bidi" input_type: ".ptd.streamtest.v1.Message" output_type: ".ptd.streamtest.v1.Message"
+        client_streaming: true server_streaming: true
+        options { [google.api.http] { post: "/v1/bidi" body: "*" } }
+      }
+    })";
+  google::protobuf::FileDescriptorProto file;
+  REQUIRE(google::protobuf::TextFormat::ParseFromString(kContract, &file));
+  google::protobuf::DescriptorPool pool(google::protobuf::DescriptorPool::generated_pool());
+  REQUIRE(pool.BuildFile(file) != nullptr);
+  absl::StatusOr<RouteTable> streams = RouteTable::Build(pool, {file.name()}, {"ptd."});
+  REQUIRE(streams.ok());
+  CHECK(streams->routes().size() == 2);
+  auto unary = streams->Find("GET", "/v1/unary/a");
+  REQUIRE(unary.match);
+  CHECK(!unary.match->route->server_streaming);
+  auto server = streams->Find("GET", "/v1/server/a");
+  REQUIRE(server.match);
+  CHECK(server.match->route->server_streaming);
+  CHECK(!streams->Find("POST", "/v1/client").match);
+  CHECK(!streams->Find("POST", "/v1/bidi").match);
 }
