@@ -171,7 +171,20 @@ json OpenApiDocument(const RouteTable& routes, const OpenApiInfo& info) {
     }
     json ok_schema = route->response_field.empty() ? schemas.MessageRef(method->output_type())
                                                    : schemas.FieldSchema(route->response_field[0]);
-    op["responses"] = {{"200", {{"description", "OK"}, {"content", {{"application/json", {{"schema", ok_schema}}}}}}},
+    json ok = {{"description", "OK"}, {"content", {{"application/json", {{"schema", ok_schema}}}}}};
+    if (route->server_streaming) {
+      // As grpc-gateway streams: newline-delimited JSON, one object a message, an error as the last line.
+      ok = {{"description",
+             "A stream (chunked): one JSON object a line, {\"result\": <message>} for each message; if the stream "
+             "fails after its first message, a last line {\"error\": <Error>}. An error before the first message "
+             "is an ordinary error response."},
+            {"content",
+             {{"application/x-ndjson",
+               {{"schema",
+                 {{"type", "object"},
+                  {"properties", {{"result", ok_schema}, {"error", {{"$ref", Ref("ptd.gateway.Error")}}}}}}}}}}}};
+    }
+    op["responses"] = {{"200", ok},
                        {"default",
                         {{"description", "An error: the HTTP status follows the gRPC code"},
                          {"content", {{"application/json", {{"schema", {{"$ref", Ref("ptd.gateway.Error")}}}}}}}}}};

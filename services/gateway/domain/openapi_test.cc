@@ -25,3 +25,23 @@ TEST_CASE("gateway: the OpenAPI document follows the JSON mapping") {
   CHECK(doc["paths"]["/v1/enterprise/api-keys/{api_key_id}:revoke"].contains("post"));
   CHECK(doc["paths"]["/v1/auth/register"]["post"]["security"].empty());
 }
+
+TEST_CASE("gateway: a server-streaming route is described as newline-delimited JSON") {
+  auto table = ptd::gateway::RouteTable::Build(*google::protobuf::DescriptorPool::generated_pool(),
+                                               ptd::gateway::GeneratedFileNames(), {"ptd."});
+  REQUIRE(table.ok());
+  nlohmann::json doc = ptd::gateway::OpenApiDocument(*table);
+  auto stream = doc["paths"]["/v1/spot/books/{commodity_id}/trades:stream"]["get"];
+  REQUIRE(stream.is_object());
+  CHECK(stream["operationId"] == "SpotMarketService_StreamTrades");
+  auto ok = stream["responses"]["200"]["content"];
+  CHECK(!ok.contains("application/json"));
+  auto line = ok["application/x-ndjson"]["schema"]["properties"];
+  CHECK(line["result"]["$ref"] == "#/components/schemas/ptd.trading.v1.PublicTrade");
+  CHECK(line["error"]["$ref"] == "#/components/schemas/ptd.gateway.Error");
+  CHECK(doc["components"]["schemas"].contains("ptd.trading.v1.PublicTrade"));
+  bool has_after_sequence = false;
+  for (const auto& p : stream["parameters"]) has_after_sequence |= p["name"] == "afterSequence";
+  CHECK(has_after_sequence);
+  CHECK(doc["paths"]["/v1/telemetry/live"]["get"]["responses"]["200"]["content"].contains("application/x-ndjson"));
+}
