@@ -9,7 +9,8 @@
 // An OpenAPI 3.0 document for every route, from the same descriptors the gateway serves: paths with their
 // path and query parameters and request bodies, and one schema per message and enum (named by full proto
 // name), in the Protobuf JSON mapping (lowerCamelCase, int64 as string, enums as strings, Timestamp as
-// date-time). Operations take a bearer JWT or an X-API-Key, except the anonymous ones.
+// date-time). Operations take a bearer JWT or an X-API-Key, except the anonymous ones. A server-streaming
+// operation answers application/x-ndjson: objects {"result": <message>}, or last {"error": <Error>}.
 namespace ptd::gateway {
 
 struct OpenApiInfo {
