@@ -1,5 +1,6 @@
 // End to end: the real ptd-gateway in front of the real ptd-trading and a small test backend (for the mapping
-// rules trading does not use), against the test run's PostgreSQL and Redis, called over HTTP as an app would.
+// rules trading does not use), against the test run's PostgreSQL and Redis, called over HTTP as an app would
+// (the platform: gateway_fixture.h). Streams: gateway_streaming_test.cc.
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -15,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "services/gateway/domain/tokens.h"
+#include "tests/gateway/gateway_fixture.h"
 #include "tests/gateway/http_client.h"
 #include "tests/testing/testing.h"
 
@@ -24,132 +26,9 @@ using nlohmann::json;
 using ptd::testing::HttpClient;
 using ptd::testing::HttpResult;
 using ptd::testing::Process;
+using namespace ptd::testing::gateway;
 
-constexpr char kToken[] = "gateway-test-internal-token";
-constexpr char kJwtSecret[] = "gateway-test-jwt-secret-0123456789abcdef";
-constexpr char kIssuer[] = "ptd-gateway";
-constexpr char kPvc[] = "01900000-0000-7000-8000-000000000001";  // seeded by trading's migration 0003
-constexpr char kPassword[] = "correct horse battery staple";
 const std::regex kRfc3339(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z)");
-
-// Sum of a Prometheus counter's samples whose labels contain `label_filter`.
-double MetricSum(const std::string& metrics, const std::string& name, const std::string& label_filter) {
-  double sum = 0;
-  std::istringstream in(metrics);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name + "{", 0) != 0 || line.find(label_filter) == std::string::npos) continue;
-    sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
-}
-
-// trading, the test backend and one gateway, with a database of their own.
-class Platform {
- public:
-  explicit Platform(std::vector<std::string> gateway_args = {}) : db_url_(ptd::testing::FreshDatabase("gw")) {
-    trading_port_ = ptd::testing::FreePort();
-    trading_metrics_port_ = ptd::testing::FreePort();
-    trading_ = std::make_unique<Process>(
-        "ptd-trading",
-        std::vector<std::string>{ptd::testing::BuildPath("services/trading/ptd-trading"),
-                                 "--grpc-address=127.0.0.1:" + std::to_string(trading_port_),
-                                 "--metrics-address=127.0.0.1:" + std::to_string(trading_metrics_port_),
-                                 "--pg-url=" + db_url_, "--redis-url=" + ptd::testing::GetInfra().redis_url,
-                                 "--internal-token=" + std::string(kToken)});
-    test_port_ = ptd::testing::FreePort();
-    test_metrics_port_ = ptd::testing::FreePort();
-    test_backend_ = std::make_unique<Process>(
-        "gateway_mapping_test_server",
-        std::vector<std::string>{PTD_GWTEST_SERVER, "--grpc-address=127.0.0.1:" + std::to_string(test_port_),
-                                 "--metrics-address=127.0.0.1:" + std::to_string(test_metrics_port_),
-                                 "--internal-token=" + std::string(kToken)});
-    REQUIRE(ptd::testing::WaitForPort(trading_port_));
-    REQUIRE(ptd::testing::WaitForPort(test_port_));
-    gateway_ = StartGateway(gateway_args, &port_);
-  }
-
-  // Another gateway process on the same database and Redis.
-  std::unique_ptr<Process> StartGateway(std::vector<std::string> extra, int* port, bool tls = false) {
-    *port = ptd::testing::FreePort();
-    std::vector<std::string> argv = {
-        ptd::testing::BuildPath("services/gateway/ptd-gateway"),
-        "--http-address=127.0.0.1:" + std::to_string(*port),
-        "--grpc-address=127.0.0.1:0",
-        "--pg-url=" + db_url_,
-        "--redis-url=" + ptd::testing::GetInfra().redis_url,
-        "--internal-token=" + std::string(kToken),
-        "--jwt-secret=" + std::string(kJwtSecret),
-        absl::StrCat("--backends=ptd.trading.v1=127.0.0.1:", trading_port_, ",ptd.gwtest.v1=127.0.0.1:", test_port_),
-        "--descriptor-sets=" + std::string(PTD_GWTEST_DESCRIPTORS),
-        "--tenant-rate-limit=0",
-        "--api-key-rate-limit=0",
-        "--anonymous-rate-limit=0",
-        "--readiness-interval=100ms"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    auto process = std::make_unique<Process>("ptd-gateway", argv);
-    HttpClient client(*port, tls);
-    bool ready = ptd::testing::WaitFor([&] { return client.Get("/readyz").status == 200; });
-    INFO(process->ReadLog());
-    REQUIRE(ready);
-    return process;
-  }
-
-  int port() const { return port_; }
-  Process& gateway() { return *gateway_; }
-  const std::string& db_url() const { return db_url_; }
-
-  // Calls the backends received, from their own /metrics.
-  double TradingCalls() {
-    return MetricSum(Metrics(trading_metrics_port_), "grpc_server_started_total",
-                     "grpc_service=\"ptd.trading.v1.TradingService\"");
-  }
-  double TestBackendCalls() {
-    return MetricSum(Metrics(test_metrics_port_), "grpc_server_started_total",
-                     "grpc_service=\"ptd.gwtest.v1.MappingTestService\"");
-  }
-  int64_t Listings() {
-    pqxx::connection conn(db_url_);
-    pqxx::work tx(conn);
-    return tx.exec1("SELECT count(*) FROM trading.listings")[0].as<int64_t>();
-  }
-
- private:
-  static std::string Metrics(int port) {
-    HttpClient client(port);
-    return client.Get("/metrics").body;
-  }
-
-  std::string db_url_;
-  int trading_port_ = 0, trading_metrics_port_ = 0, test_port_ = 0, test_metrics_port_ = 0, port_ = 0;
-  std::unique_ptr<Process> trading_, test_backend_, gateway_;
-};
-
-struct Session {
-  std::string tenant;
-  std::string user_id;
-  std::string access_token;
-  std::string refresh_token;
-  std::map<std::string, std::string> auth() const { return {{"Authorization", "Bearer " + access_token}}; }
-};
-
-Session RegisterAndLogin(HttpClient& http, const std::string& enterprise = "Lvye Agri",
-                         const json& roles = {"ENTERPRISE_ROLE_SELLER"}) {
-  std::string email = ptd::testing::UniqueName("user") + "@Example.com";
-  HttpResult registered = http.Post("/v1/auth/register", {{"enterpriseName", enterprise},
-                                                          {"enterpriseRoles", roles},
-                                                          {"email", email},
-                                                          {"password", kPassword},
-                                                          {"displayName", "Boss"}});
-  INFO(registered.body);
-  REQUIRE(registered.status == 200);
-  HttpResult login = http.Post("/v1/auth/login", {{"email", email}, {"password", kPassword}});
-  INFO(login.body);
-  REQUIRE(login.status == 200);
-  json r = registered.json();
-  json l = login.json();
-  return {r["enterprise"]["enterpriseId"], r["admin"]["userId"], l["accessToken"], l["refreshToken"]};
-}
 
 json PvcListing(const std::string& key) {
   return {{"idempotencyKey", key},
@@ -160,16 +39,6 @@ json PvcListing(const std::string& key) {
 }
 
 std::string B64(const std::string& s) { return absl::WebSafeBase64Escape(s); }
-
-std::vector<std::string> ViolatedFields(const json& body) {
-  std::vector<std::string> out;
-  for (const auto& d : body["details"]) {
-    if (d.contains("fieldViolations")) {
-      for (const auto& v : d["fieldViolations"]) out.push_back(v["field"]);
-    }
-  }
-  return out;
-}
 
 }  // namespace
 

@@ -1,4 +1,6 @@
 // The backend of ptd.gwtest.v1.MappingTestService for the gateway's tests: echoes requests back.
+#include <algorithm>
+#include <chrono>
 #include <thread>
 
 #include "google/rpc/error_details.pb.h"
@@ -45,6 +47,28 @@ class EchoingService final : public ptd::gwtest::v1::MappingTestService::Service
     return grpc::Status::OK;
   }
   grpc::Status Fail(grpc::ServerContext*, const FailRequest* request, FailRequest*) override {
+    absl::Status status(static_cast<absl::StatusCode>(request->code()), request->message());
+    if (!request->field().empty()) status = ptd::InvalidField(request->field(), request->message());
+    return ptd::ToGrpcStatus(status);
+  }
+  grpc::Status Count(grpc::ServerContext* context, const CountRequest* request,
+                     grpc::ServerWriter<CountMessage>* writer) override {
+    CountMessage message;
+    message.set_tenant(FirstValue(*context, "x-ptd-tenant"));
+    message.set_request_id(FirstValue(*context, "x-request-id"));
+    message.set_deadline_ms(
+        std::chrono::duration_cast<std::chrono::milliseconds>(context->deadline() - std::chrono::system_clock::now())
+            .count());
+    message.set_payload(std::string(std::max(0, request->payload_bytes()), 'x'));
+    for (int i = 0; request->count() < 0 || i < request->count(); ++i) {
+      auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(request->interval_ms());
+      while (std::chrono::steady_clock::now() < until && !context->IsCancelled()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "the call was cancelled");
+      message.set_index(i);
+      if (!writer->Write(message)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    }
     absl::Status status(static_cast<absl::StatusCode>(request->code()), request->message());
     if (!request->field().empty()) status = ptd::InvalidField(request->field(), request->message());
     return ptd::ToGrpcStatus(status);
