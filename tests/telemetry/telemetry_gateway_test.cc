@@ -1,6 +1,8 @@
 // End to end through the front door: the real ptd-gateway in front of the real ptd-telemetry, called over
 // HTTP/JSON as a plant's admin (password login) and its edge gateway (API key) would.
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -71,6 +73,35 @@ json Created(HttpClient& http, const std::string& path, const json& body, const 
   INFO(path << ": " << r.body);
   REQUIRE(r.status == 200);
   return r.json();
+}
+
+struct Furnace {
+  std::string device_id;
+  std::string point_id;
+};
+
+// A plant with one line, one device and its crown temperature point.
+Furnace MakeFurnace(HttpClient& http, const Admin& admin) {
+  json plant = Created(http, "/v1/telemetry/plants",
+                       {{"idempotencyKey", "p1"},
+                        {"plant", {{"code", "JH-1"}, {"name", "Float glass works"}, {"utcOffsetMinutes", 480}}}},
+                       admin.auth);
+  json line = Created(http, "/v1/telemetry/plants/" + plant["plantId"].get<std::string>() + "/lines",
+                      {{"idempotencyKey", "l1"}, {"line", {{"code", "F1"}, {"name", "Furnace 1"}}}}, admin.auth);
+  json device =
+      Created(http, "/v1/telemetry/lines/" + line["lineId"].get<std::string>() + "/devices",
+              {{"idempotencyKey", "d1"}, {"device", {{"code", "furnace-1"}, {"name", "Furnace"}}}}, admin.auth);
+  json point = Created(http, "/v1/telemetry/devices/" + device["deviceId"].get<std::string>() + "/points",
+                       {{"idempotencyKey", "t1"},
+                        {"point",
+                         {{"code", "crown_temp"},
+                          {"kind", "POINT_KIND_SENSOR"},
+                          {"unit", "°C"},
+                          {"expectedIntervalMs", "1000"},
+                          {"minValue", 0},
+                          {"maxValue", 1700}}}},
+                       admin.auth);
+  return {device["deviceId"], point["pointId"]};
 }
 
 TEST_CASE(
@@ -157,6 +188,86 @@ TEST_CASE(
   REQUIRE(cross.status == 200);
   CHECK(cross.json().value("accepted", "0") == "0");  // zero may be left out, as the JSON mapping allows
   CHECK(cross.json()["rejected"][0]["reason"].get<std::string>().find("unknown device") != std::string::npos);
+}
+
+TEST_CASE("through the gateway: a dashboard watches live values as NDJSON lines until the deadline it asked for") {
+  Front front;
+  HttpClient http(front.port());
+  Admin admin = Register(http, "Live Glass");
+  Furnace furnace = MakeFurnace(http, admin);
+  const std::string watch_target = "/v1/telemetry/live?deviceIds=" + furnace.device_id;
+
+  SECTION("a value ingested while the watch is open arrives as a line") {
+    // The response's headers come with its first message, and a watch sees only what is stored after it
+    // started: keep storing a sample a moment until the watch delivers one.
+    std::atomic<bool> delivered{false};
+    std::thread plant([&] {
+      HttpClient edge(front.port());
+      for (int i = 0; !delivered && i < 200; ++i) {
+        json series = {{"deviceId", furnace.device_id},
+                       {"point", "crown_temp"},
+                       {"timeUnixUs", {std::to_string(NowMicros())}},
+                       {"values", {1500.0 + i}}};
+        edge.Post("/v1/telemetry/samples:ingest", {{"series", {series}}}, admin.auth);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+    HttpClient watch(front.port());
+    std::map<std::string, std::string> headers = admin.auth;
+    headers["Grpc-Timeout"] = "3S";  // WatchLive ends at the deadline: the watch's length
+    HttpResult opened = watch.OpenStream(watch_target, headers);
+    std::optional<std::string> first = opened.status == 200 ? watch.ReadLine() : std::nullopt;
+    delivered = true;
+    plant.join();
+    INFO(opened.body);
+    REQUIRE(opened.status == 200);
+    CHECK(opened.header("content-type") == "application/x-ndjson");
+    REQUIRE(first);
+    json update = json::parse(*first);
+    REQUIRE(update["result"]["values"].size() >= 1);
+    json value = update["result"]["values"][0];
+    CHECK(value["deviceId"] == furnace.device_id);
+    CHECK(value["pointId"] == furnace.point_id);
+    CHECK(value["value"].get<double>() >= 1500.0);
+    // The watch ends at its deadline: a last line DEADLINE_EXCEEDED (or, if the service noticed first, just
+    // the end of the body), and well within a second or two of it.
+    const auto ends_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    std::optional<std::string> line = first;
+    while ((line = watch.ReadLine(std::chrono::seconds(6)))) {
+      json parsed = json::parse(*line);
+      if (parsed.contains("error")) {
+        CHECK(parsed["error"]["status"] == "DEADLINE_EXCEEDED");
+        CHECK(!watch.ReadLine(std::chrono::seconds(2)));
+        break;
+      }
+    }
+    CHECK(!watch.timed_out());
+    CHECK(std::chrono::steady_clock::now() < ends_by);
+  }
+  SECTION("a quiet watch reaching its deadline before any value is a 504") {
+    HttpClient watch(front.port());
+    std::map<std::string, std::string> headers = admin.auth;
+    headers["Grpc-Timeout"] = "1S";
+    CHECK(watch.OpenStream(watch_target, headers).status == 504);
+  }
+  SECTION("without credentials: 401") {
+    HttpClient watch(front.port());
+    CHECK(watch.OpenStream(watch_target).status == 401);
+  }
+  SECTION("a device id that is no id: 400 naming it") {
+    HttpClient watch(front.port());
+    HttpResult r = watch.OpenStream("/v1/telemetry/live?deviceIds=furnace-1", admin.auth);
+    INFO(r.body);
+    CHECK(r.status == 400);
+    CHECK(r.body.find("device_ids[0]") != std::string::npos);
+  }
+  SECTION("another enterprise's device: 400, as if it did not exist") {
+    Admin other = Register(http, "Other Glass");
+    HttpClient watch(front.port());
+    HttpResult r = watch.OpenStream(watch_target, other.auth);
+    CHECK(r.status == 400);
+    CHECK(r.body.find("no such device") != std::string::npos);
+  }
 }
 
 }  // namespace
