@@ -214,7 +214,7 @@ TEST_CASE("streams: every message a line, the end finishes the body, and the con
   CHECK(line["schema"]["properties"]["result"]["$ref"] == "#/components/schemas/ptd.gwtest.v1.CountMessage");
 }
 
-TEST_CASE("streams: an error after the first message is a last {\"error\"} line; before it, an error response") {
+TEST_CASE("streams: an error after the first message is a last {\"error\"} line, before it an error response") {
   static Platform platform;
   HttpClient http(platform.port());
   static Session s = RegisterAndLogin(http);
