@@ -133,7 +133,10 @@ class Relay::Listener {
 
   // Waits up to `timeout` for a notification. Throws pqxx::broken_connection when the connection is lost.
   bool Wait(absl::Duration timeout) {
-    const int64_t us = absl::ToInt64Microseconds(timeout);
+    // Never negative: libpqxx 6.4 turns (0 s, -1,500 us) into poll(..., -1), a wait without end. The caller's
+    // remainder is negative when the thread lost the CPU between its check and this call; the relay then
+    // slept until the next event, and Stop() (so the service's shutdown after SIGTERM) waited with it.
+    const int64_t us = std::max<int64_t>(0, absl::ToInt64Microseconds(timeout));
     if (connection_->await_notification(us / 1000000, us % 1000000) > 0) return true;
     if (!connection_->is_open()) throw pqxx::broken_connection("listener connection lost");
     return false;
