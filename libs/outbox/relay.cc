@@ -297,6 +297,7 @@ void Relay::Run() {
       std::lock_guard lock(mu_);
       if (stopping_) break;
     }
+    const absl::Time started = absl::Now();
     absl::StatusOr<int> published = PublishOnce();
     if (!published.ok() && published.status() != last_error) {
       log::Warn("outbox relay failed, will retry", {{"error", published.status().ToString()}});
@@ -305,6 +306,9 @@ void Relay::Run() {
     if (absl::Now() >= next_cleanup_) DeleteOldPublished();
     if (published.ok() && *published >= options_.batch_size) continue;  // a backlog: no pause
     WaitForWork();
+    // Let the events of a few more commits gather before the next round (see RelayOptions::min_round_gap).
+    std::unique_lock lock(mu_);
+    wake_.wait_until(lock, absl::ToChronoTime(started + options_.min_round_gap), [&] { return stopping_; });
   }
   listener_.reset();
   log::Info("outbox relay stopped", {{"schema", pool_.options().schema}});

@@ -24,6 +24,11 @@ struct RelayOptions {
   // The background thread looks for new rows this often, and at once when a Write commits (LISTEN/NOTIFY).
   absl::Duration interval = absl::Milliseconds(500);
   bool listen = true;  // false: polling only
+  // After a round that was not full, the next one starts no sooner than this after it started, even when a
+  // notification comes earlier. Under a steady flow of small commits (trading's spot orders commit hundreds
+  // of times a second) a round then carries the events of several commits: fewer transactions, statements and
+  // WAL flushes per event, for up to this much more delay of an event. Zero: each notification starts a round.
+  absl::Duration min_round_gap = absl::Milliseconds(10);
   // > 0: XADD ... MAXLEN ~ N, so a stream keeps about the newest N entries. Consumers must keep up: an entry
   // trimmed before a group read it is lost to that group.
   int64_t max_stream_length = 0;
@@ -73,7 +78,8 @@ class Relay {
   absl::StatusOr<int> PublishOnce();
 
   // Runs PublishOnce on a background thread until Stop(): back to back while batches come out full, else
-  // after `interval` or a notification. Errors are logged and retried after `interval`.
+  // after `interval` or a notification (but not before min_round_gap). Errors are logged and retried after
+  // `interval`.
   void Start();
   void Stop();
 

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
        {"internal-token", "", "shared credential every caller must present (x-ptd-internal-token); required"},
        {"migrations-dir", "", "folder of numbered SQL migrations; empty = 'migrations' next to the binary"},
        {"relay-interval", "100ms", "how often the outbox relay looks for new events"},
+       {"relay-round-gap", "10ms", "least time between two outbox relay rounds that were not full (events gather)"},
        {"group-sweep-interval", "500ms", "how often group offers past their deadline are closed"},
        {"shutdown-grace", "0s", "after SIGTERM, how long health says NOT_SERVING before draining"},
        {"drain-timeout", "15s", "after SIGTERM, how long in-flight calls may take to finish"},
@@ -40,7 +41,10 @@ int main(int argc, char** argv) {
 
   auto redis = ptd::redis::Client::Create({.url = config.Get("redis-url")});
   if (!redis.ok()) ptd::ExitWithError("cannot reach Redis", redis.status());
-  ptd::outbox::Relay relay(*pool, **redis, {.interval = config.DurationOrExit("relay-interval")}, registry.get());
+  ptd::outbox::Relay relay(*pool, **redis,
+                           {.interval = config.DurationOrExit("relay-interval"),
+                            .min_round_gap = config.DurationOrExit("relay-round-gap")},
+                           registry.get());
   relay.Start();
 
   ptd::trading::TradingService service(*pool);
