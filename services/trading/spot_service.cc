@@ -122,6 +122,8 @@ constexpr int kTapeBatch = 500;
 // At most this many requests commit in one transaction (a bound on its size, not a wait: a batch is whatever
 // queued while the previous one committed).
 constexpr size_t kMaxBatch = 256;
+// How many of the latest placements' idempotency keys the committer remembers (see CommitAlone).
+constexpr size_t kRecentKeys = 100'000;
 
 // ---- proto <-> domain ----
 
@@ -683,9 +685,22 @@ void SpotMarketService::CommitBatch(const std::vector<Pending*>& batch) {
   batch_requests_->Observe(static_cast<double>(batch.size()));
   if (CommitAlone(batch)) {
     statement_batches_->Increment();
-    return;
+  } else {
+    transaction_batches_->Increment();
+    CommitInTransaction(batch);
   }
-  transaction_batches_->Increment();
+  for (const Pending* p : batch) {
+    if (p->kind != Pending::Kind::kPlace || !p->status.ok()) continue;
+    if (!recent_keys_.insert(std::make_pair(p->tenant, p->idempotency_key)).second) continue;
+    recent_order_.emplace_back(p->tenant, p->idempotency_key);
+    if (recent_order_.size() > kRecentKeys) {
+      recent_keys_.erase(recent_order_.front());
+      recent_order_.pop_front();
+    }
+  }
+}
+
+void SpotMarketService::CommitInTransaction(const std::vector<Pending*>& batch) {
   absl::Status status = RunBatch(batch);
   if (status.ok()) return;
   // The transaction rolled back as a whole, so nothing of it happened: each request alone gets its own
@@ -786,6 +801,9 @@ bool SpotMarketService::CommitAlone(const std::vector<Pending*>& batch) {
   std::map<std::string, std::pair<Book*, std::vector<Pending*>>> books;  // as in RunBatch
   for (Pending* p : batch) {
     if (p->kind != Pending::Kind::kPlace) return false;
+    // A key placed recently is most likely a retry: the transaction's look-up answers it without the
+    // failed statement and the rebuild of the book that this way would cost.
+    if (recent_keys_.contains(std::make_pair(p->tenant, p->idempotency_key))) return false;
     auto& [book, requests] = books[p->book->commodity.commodity_id];
     book = p->book;
     requests.push_back(p);

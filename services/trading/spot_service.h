@@ -8,9 +8,11 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "libs/pg/pool.h"
@@ -147,6 +149,8 @@ class SpotMarketService final : public v1::SpotMarketService::Service {
   // Commits `batch`: in one statement (CommitAlone) when it can, else in one transaction, or, if that
   // transaction fails, each request in its own.
   void CommitBatch(const std::vector<Pending*>& batch);
+  // In one transaction, or, if that transaction fails, each request in its own.
+  void CommitInTransaction(const std::vector<Pending*>& batch);
   // Writes `batch` as one statement that commits on its own, when every request is a placement and every
   // book it touches is valid in memory; true when it committed (each request answered). False (nothing
   // answered, the books left to be rebuilt) when it does not apply or the statement failed.
@@ -171,6 +175,9 @@ class SpotMarketService final : public v1::SpotMarketService::Service {
   bool stopping_ = false;
   // CommitAlone's own connection (committer thread only), opened on first use and after it broke.
   std::unique_ptr<pqxx::connection> alone_connection_;
+  // The (tenant, idempotency key) of the latest placements committed, oldest first (committer thread only).
+  absl::flat_hash_set<std::pair<std::string, std::string>> recent_keys_;
+  std::deque<std::pair<std::string, std::string>> recent_order_;
   std::thread committer_;  // started last in the constructor, once everything above is set up
 };
 

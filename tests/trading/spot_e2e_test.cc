@@ -467,6 +467,11 @@ TEST_CASE(
   CHECK(server.stub().PlaceSpotOrder(&reuse.context, buy, &out).error_code() == grpc::StatusCode::ALREADY_EXISTS);
   // The same key is another tenant's own.
   CHECK(Place(server, "other", buy).order().order_id() != first.order().order_id());
+  // The repeats were recognised before writing: no one-statement batch failed on the key (which would have
+  // cost a rebuild of the book).
+  const std::string metrics = server.Metrics();
+  INFO(metrics);
+  CHECK(metrics.find("ptd_trading_spot_statement_fallbacks_total 0\n") != std::string::npos);
 }
 
 TEST_CASE("spot: an order that would trade with the same tenant's resting order is refused") {
