@@ -85,13 +85,10 @@ absl::StatusOr<v1::Order> InsertPlacedOrder(pqxx::work& tx, v1::Order order, con
   order.set_version(1);
   ToProto(now, order.mutable_create_time());
   ToProto(now, order.mutable_update_time());
-  OrderStore::Insert(tx, order, idempotency_key, hash);
-  OrderStore::AddTransition(tx, order.order_id(),
-                            Transition(v1::ORDER_STATE_UNSPECIFIED, v1::PLACED, v1::ORDER_ACTION_UNSPECIFIED, caller,
-                                       "", now));
-  absl::StatusOr<v1::Order> stored = OrderStore::Get(tx, caller.tenant_id, order.order_id());
-  if (!stored.ok()) return stored.status();
-  if (absl::Status s = PublishOrderEvent(tx, *stored); !s.ok()) return s;
+  v1::Order stored = OrderStore::Insert(
+      tx, order, Transition(v1::ORDER_STATE_UNSPECIFIED, v1::PLACED, v1::ORDER_ACTION_UNSPECIFIED, caller, "", now),
+      idempotency_key, hash);
+  if (absl::Status s = PublishOrderEvent(tx, stored); !s.ok()) return s;
   return stored;
 }
 

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <thread>
 
+#include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/redis/client.h"
 #include "ptd/trading/v1/orders.grpc.pb.h"
@@ -12,6 +13,7 @@ namespace {
 
 using namespace ptd::trading::v1;
 using namespace ptd::testing::trading;
+using google::protobuf::util::MessageDifferencer;
 using google::protobuf::util::TimeUtil;
 
 constexpr char kSeller[] = "seller-co";
@@ -223,6 +225,9 @@ TEST_CASE("orders: a retried order is the same order, and only its two parties s
   REQUIRE(m.Place(kBuyer, "same", listing.listing_id(), 1000, &o).ok());
   REQUIRE(m.Place(kBuyer, "same", listing.listing_id(), 1000, &again).ok());
   CHECK(again.order_id() == o.order_id());
+  // The first answer is the order as stored: the retry and GetOrder read it back, equal to the last field.
+  CHECK(o.history_size() == 1);
+  CHECK(MessageDifferencer::Equals(again, o));
   CHECK(m.Available(listing.listing_id()) == 49000);
   CHECK(m.Place(kBuyer, "same", listing.listing_id(), 2000, &x).error_code() == grpc::StatusCode::ALREADY_EXISTS);
   CHECK(m.Place(kSeller, "own", listing.listing_id(), 1000, &x).error_code() == grpc::StatusCode::FAILED_PRECONDITION);
@@ -232,6 +237,7 @@ TEST_CASE("orders: a retried order is the same order, and only its two parties s
     GetOrderRequest g;
     g.set_order_id(o.order_id());
     CHECK(m.orders().GetOrder(&call.context, g, &x).ok());
+    CHECK(MessageDifferencer::Equals(x, o));
   }
   Call stranger("stranger-co");
   GetOrderRequest g;

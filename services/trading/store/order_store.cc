@@ -28,6 +28,14 @@ void MicrosToProto(const pqxx::field& f, google::protobuf::Timestamp* out) {
 
 int64_t Micros(const google::protobuf::Timestamp& t) { return absl::ToUnixMicros(FromProto(t)); }
 
+// The statements every new order runs (FindByIdempotencyKey, Insert) are prepared once per connection: parsed,
+// analysed and planned once, not for every order (libpqxx prepares a registered statement on its first use).
+template <typename... Args>
+pqxx::result ExecPrepared(pqxx::work& tx, const char* name, const std::string& sql, Args&&... args) {
+  tx.conn().prepare(name, sql);  // a no-op after the first time: the same definition
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
+
 // ---- orders ----
 
 constexpr char kOrderColumns[] =
@@ -35,6 +43,7 @@ constexpr char kOrderColumns[] =
     "goods::text, unit, quantity_milli, currency, unit_price_minor, total_minor, state, version, delivery::text, "
     "payment::text, payment_reference, contract::text, (extract(epoch from created_at) * 1000000)::bigint, "
     "(extract(epoch from updated_at) * 1000000)::bigint";
+constexpr int kOrderColumnCount = 20;
 
 v1::Order OrderFromRow(const pqxx::row& r) {
   v1::Order o;
@@ -62,20 +71,26 @@ v1::Order OrderFromRow(const pqxx::row& r) {
   return o;
 }
 
+constexpr char kTransitionColumns[] =
+    "coalesce(from_state, 0), to_state, coalesce(action, 0), tenant_id, subject, note, "
+    "(extract(epoch from at) * 1000000)::bigint";
+
+// The transition in the columns of kTransitionColumns, from column `first` of `r` on.
+void AddTransitionFromRow(const pqxx::row& r, int first, v1::Order& order) {
+  auto* t = order.add_history();
+  t->set_from(static_cast<v1::OrderState>(r[first].as<int>()));
+  t->set_to(static_cast<v1::OrderState>(r[first + 1].as<int>()));
+  t->set_action(static_cast<v1::OrderAction>(r[first + 2].as<int>()));
+  t->set_tenant_id(r[first + 3].as<std::string>());
+  t->set_subject(r[first + 4].as<std::string>());
+  t->set_note(r[first + 5].as<std::string>());
+  MicrosToProto(r[first + 6], t->mutable_time());
+}
+
 void LoadHistory(pqxx::work& tx, v1::Order& order) {
-  static constexpr char kSql[] =
-      "SELECT coalesce(from_state, 0), to_state, coalesce(action, 0), tenant_id, subject, note, "
-      "(extract(epoch from at) * 1000000)::bigint FROM order_transitions WHERE order_id = $1 ORDER BY seq";
-  for (const auto& r : tx.exec_params(kSql, order.order_id())) {
-    auto* t = order.add_history();
-    t->set_from(static_cast<v1::OrderState>(r[0].as<int>()));
-    t->set_to(static_cast<v1::OrderState>(r[1].as<int>()));
-    t->set_action(static_cast<v1::OrderAction>(r[2].as<int>()));
-    t->set_tenant_id(r[3].as<std::string>());
-    t->set_subject(r[4].as<std::string>());
-    t->set_note(r[5].as<std::string>());
-    MicrosToProto(r[6], t->mutable_time());
-  }
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kTransitionColumns, " FROM order_transitions WHERE order_id = $1 ORDER BY seq");
+  for (const auto& r : tx.exec_params(kSql, order.order_id())) AddTransitionFromRow(r, 0, order);
 }
 
 }  // namespace
@@ -97,24 +112,35 @@ std::optional<std::pair<std::string, std::string>> OrderStore::FindByIdempotency
                                                                                     const std::string& key) {
   static constexpr char kSql[] =
       "SELECT order_id, request_hash FROM orders WHERE buyer_tenant_id = $1 AND idempotency_key = $2";
-  pqxx::result r = tx.exec_params(kSql, buyer, key);
+  pqxx::result r = ExecPrepared(tx, "order_find_by_key", kSql, buyer, key);
   if (r.empty()) return std::nullopt;
   return std::make_pair(r[0][0].as<std::string>(), r[0][1].as<std::string>());
 }
 
-void OrderStore::Insert(pqxx::work& tx, const v1::Order& o, const std::string& idempotency_key,
-                        const std::string& request_hash) {
-  static constexpr char kSql[] =
-      "INSERT INTO orders (order_id, buyer_tenant_id, seller_tenant_id, listing_id, quote_id, commodity_id, goods, "
-      "unit, quantity_milli, currency, unit_price_minor, total_minor, state, version, delivery, payment, "
+v1::Order OrderStore::Insert(pqxx::work& tx, const v1::Order& o, const v1::OrderTransition& first,
+                             const std::string& idempotency_key, const std::string& request_hash) {
+  // One round trip: both rows, and both read back as stored (times in microseconds), as Get would.
+  static const std::string kSql = absl::StrCat(
+      "WITH o AS (INSERT INTO orders (order_id, buyer_tenant_id, seller_tenant_id, listing_id, quote_id, commodity_id, "
+      "goods, unit, quantity_milli, currency, unit_price_minor, total_minor, state, version, delivery, payment, "
       "idempotency_key, request_hash, created_at, updated_at) VALUES ($1, $2, $3, nullif($4, ''), nullif($5, ''), $6, "
       "$7::jsonb, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16::jsonb, $17, $18, "
-      "to_timestamp($19::double precision / 1e6), to_timestamp($19::double precision / 1e6))";
-  tx.exec_params(kSql, o.order_id(), o.buyer_tenant_id(), o.seller_tenant_id(), o.listing_id(), o.quote_id(),
-                 o.commodity_id(), NamesJson(o.goods()), o.quantity().unit(), o.quantity().milli(),
-                 o.unit_price().currency(), o.unit_price().amount_minor(), o.total().amount_minor(),
-                 static_cast<int>(o.state()), o.version(), ToJson(o.delivery()), ToJson(o.payment()), idempotency_key,
-                 request_hash, Micros(o.create_time()));
+      "to_timestamp($19::double precision / 1e6), to_timestamp($19::double precision / 1e6)) RETURNING ",
+      kOrderColumns,
+      "), t AS (INSERT INTO order_transitions (order_id, seq, from_state, to_state, action, tenant_id, subject, note, "
+      "at) VALUES ($1, 1, nullif($20, 0), $21, nullif($22, 0), $23, $24, $25, "
+      "to_timestamp($26::double precision / 1e6)) RETURNING ",
+      kTransitionColumns, ") SELECT o.*, t.* FROM o, t");
+  pqxx::result rows = ExecPrepared(
+      tx, "order_insert", kSql, o.order_id(), o.buyer_tenant_id(), o.seller_tenant_id(), o.listing_id(), o.quote_id(),
+      o.commodity_id(), NamesJson(o.goods()), o.quantity().unit(), o.quantity().milli(), o.unit_price().currency(),
+      o.unit_price().amount_minor(), o.total().amount_minor(), static_cast<int>(o.state()), o.version(),
+      ToJson(o.delivery()), ToJson(o.payment()), idempotency_key, request_hash, Micros(o.create_time()),
+      static_cast<int>(first.from()), static_cast<int>(first.to()), static_cast<int>(first.action()), first.tenant_id(),
+      first.subject(), first.note(), Micros(first.time()));
+  v1::Order stored = OrderFromRow(rows[0]);
+  AddTransitionFromRow(rows[0], kOrderColumnCount, stored);
+  return stored;
 }
 
 void OrderStore::Update(pqxx::work& tx, const v1::Order& o) {

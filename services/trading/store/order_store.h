@@ -25,8 +25,9 @@ class OrderStore {
   static std::optional<std::pair<std::string, std::string>> FindByIdempotencyKey(pqxx::work& tx,
                                                                                  const std::string& buyer_tenant_id,
                                                                                  const std::string& key);
-  static void Insert(pqxx::work& tx, const v1::Order& order, const std::string& idempotency_key,
-                     const std::string& request_hash);
+  // The order with its first transition, in one statement; returns it as stored, as Get would.
+  static v1::Order Insert(pqxx::work& tx, const v1::Order& order, const v1::OrderTransition& first,
+                          const std::string& idempotency_key, const std::string& request_hash);
   // State, version, payment reference, contract and update time.
   static void Update(pqxx::work& tx, const v1::Order& order);
   static void AddTransition(pqxx::work& tx, const std::string& order_id, const v1::OrderTransition& transition);
