@@ -24,7 +24,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "closed_loop.h"
 #include "ptd/trading/v1/orders.grpc.pb.h"
 #include "ptd/trading/v1/trading.grpc.pb.h"
 
@@ -47,14 +47,6 @@ constexpr int64_t kTier2Lots = 50;
 constexpr int64_t kMaxLots = 100;
 // Enough for any run: at 10,000 orders/s of kMaxLots for an hour, 3.6e9 lots.
 constexpr int64_t kAvailableLots = 10'000'000'000;
-
-std::string Flag(int argc, char** argv, const char* name, const char* fallback) {
-  std::string prefix = std::string("--") + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) return argv[i] + prefix.size();
-  }
-  return fallback;
-}
 
 const char* CodeName(grpc::StatusCode code) {
   static constexpr const char* kNames[] = {
@@ -173,7 +165,8 @@ struct ClientResult {
   std::string first_error;
 };
 
-using Clock = std::chrono::steady_clock;
+using ptd::bench::Clock;
+using ptd::bench::Flag;
 
 // One client: its connection, its random stream, and the call it has in flight.
 struct Client {
@@ -267,17 +260,13 @@ int main(int argc, char** argv) {
                std::chrono::duration<double>(Clock::now() - setup_start).count());
 
   // Idempotency keys unique to this run, also when a seed is run again on the same database.
-  const std::string run = std::to_string(seed) + "-" + std::to_string(std::random_device{}());
-  const Clock::time_point start = Clock::now();
-  const Clock::time_point measure_from =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup));
-  const Clock::time_point stop =
-      measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const std::string run_id = std::to_string(seed) + "-" + std::to_string(std::random_device{}());
+  const ptd::bench::RunClock run = ptd::bench::RunClock::Starting(warmup, seconds);
   std::vector<std::unique_ptr<Client>> all;
   for (int c = 0; c < clients; ++c) {
     auto client = std::make_unique<Client>();
     client->id = c;
-    client->key_prefix = "bench-" + run + "-" + std::to_string(c) + "-";
+    client->key_prefix = "bench-" + run_id + "-" + std::to_string(c) + "-";
     client->token = token;
     client->offers = &offers;
     client->choose_from = hot > 0 ? hot : listings;
@@ -289,33 +278,7 @@ int main(int argc, char** argv) {
     client->stub = OrderService::NewStub(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
     all.push_back(std::move(client));
   }
-  // Thread t drives clients t, t + threads, ...: each keeps one order in flight until `stop`.
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      grpc::CompletionQueue cq;
-      int in_flight = 0;
-      for (int c = t; c < clients; c += threads) {
-        all[c]->Send(&cq);
-        ++in_flight;
-      }
-      void* tag;
-      bool ok;
-      while (in_flight > 0 && cq.Next(&tag, &ok)) {
-        auto* client = static_cast<Client*>(tag);
-        client->Record(measure_from);
-        if (Clock::now() < stop) {
-          client->Send(&cq);
-        } else {
-          --in_flight;
-        }
-      }
-      cq.Shutdown();
-      while (cq.Next(&tag, &ok)) {
-      }
-    });
-  }
-  for (auto& w : workers) w.join();
+  ptd::bench::DriveClosedLoop(all, threads, run);
 
   ClientResult total;
   for (auto& client : all) {
@@ -327,11 +290,7 @@ int main(int argc, char** argv) {
     total.latencies_us.insert(total.latencies_us.end(), r.latencies_us.begin(), r.latencies_us.end());
   }
   std::sort(total.latencies_us.begin(), total.latencies_us.end());
-  auto pct = [&](double p) -> double {
-    if (total.latencies_us.empty()) return 0;
-    size_t i = std::min(total.latencies_us.size() - 1, static_cast<size_t>(p * total.latencies_us.size()));
-    return total.latencies_us[i] / 1000.0;
-  };
+  auto pct = [&](double p) { return ptd::bench::PercentileMs(total.latencies_us, p); };
   int64_t errors = 0;
   std::string by_code;
   for (const auto& [code, count] : total.errors) {

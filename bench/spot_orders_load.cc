@@ -19,13 +19,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "closed_loop.h"
 #include "ptd/trading/v1/spot.grpc.pb.h"
 
 using namespace ptd::trading::v1;
@@ -39,14 +38,6 @@ constexpr const char* kBooks[] = {"01900000-0000-7000-8000-000000000001", "01900
 constexpr int64_t kMid = 100000;  // 1,000.00 CNY per t
 constexpr int64_t kTick = 100;
 
-std::string Flag(int argc, char** argv, const char* name, const char* fallback) {
-  std::string prefix = std::string("--") + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) return argv[i] + prefix.size();
-  }
-  return fallback;
-}
-
 struct ClientResult {
   std::vector<int64_t> latencies_us;  // measured orders only
   int64_t orders = 0;
@@ -56,7 +47,8 @@ struct ClientResult {
   std::string first_error;
 };
 
-using Clock = std::chrono::steady_clock;
+using ptd::bench::Clock;
+using ptd::bench::Flag;
 
 // One client: its connection, its random stream, and the call it has in flight.
 struct Client {
@@ -135,11 +127,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  const Clock::time_point start = Clock::now();
-  const Clock::time_point measure_from =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(warmup));
-  const Clock::time_point stop =
-      measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const ptd::bench::RunClock run = ptd::bench::RunClock::Starting(warmup, seconds);
   std::vector<std::unique_ptr<Client>> all;
   for (int c = 0; c < clients; ++c) {
     auto client = std::make_unique<Client>();
@@ -155,33 +143,7 @@ int main(int argc, char** argv) {
         SpotMarketService::NewStub(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
     all.push_back(std::move(client));
   }
-  // Thread t drives clients t, t + threads, ...: each keeps one order in flight until `stop`.
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      grpc::CompletionQueue cq;
-      int in_flight = 0;
-      for (int c = t; c < clients; c += threads) {
-        all[c]->Send(&cq);
-        ++in_flight;
-      }
-      void* tag;
-      bool ok;
-      while (in_flight > 0 && cq.Next(&tag, &ok)) {
-        auto* client = static_cast<Client*>(tag);
-        client->Record(measure_from);
-        if (Clock::now() < stop) {
-          client->Send(&cq);
-        } else {
-          --in_flight;
-        }
-      }
-      cq.Shutdown();
-      while (cq.Next(&tag, &ok)) {
-      }
-    });
-  }
-  for (auto& w : workers) w.join();
+  ptd::bench::DriveClosedLoop(all, threads, run);
   std::vector<ClientResult> results;
   for (auto& client : all) results.push_back(std::move(client->result));
 
@@ -195,11 +157,7 @@ int main(int argc, char** argv) {
     total.latencies_us.insert(total.latencies_us.end(), r.latencies_us.begin(), r.latencies_us.end());
   }
   std::sort(total.latencies_us.begin(), total.latencies_us.end());
-  auto pct = [&](double p) -> double {
-    if (total.latencies_us.empty()) return 0;
-    size_t i = std::min(total.latencies_us.size() - 1, static_cast<size_t>(p * total.latencies_us.size()));
-    return total.latencies_us[i] / 1000.0;
-  };
+  auto pct = [&](double p) { return ptd::bench::PercentileMs(total.latencies_us, p); };
   std::printf("orders_per_s=%.0f p50_ms=%.2f p99_ms=%.2f trades_per_order=%.2f orders=%lld refused=%lld errors=%lld\n",
               total.orders / seconds, pct(0.50), pct(0.99),
               total.orders > 0 ? static_cast<double>(total.trades) / total.orders : 0.0,
