@@ -233,8 +233,11 @@ std::vector<Listing> ListingStore::ListOffers(pqxx::work& tx, const ListingFilte
 }
 
 absl::StatusOr<Listing> ListingStore::GetOffer(pqxx::work& tx, const std::string& listing_id) {
+  // Prepared once per connection (run for every buy-now order; a no-op after the first time): parsed and
+  // planned once, not for every order.
   static const std::string kSql = absl::StrCat("SELECT ", kListingColumns, " FROM listings WHERE listing_id = $1");
-  pqxx::result r = tx.exec_params(kSql, listing_id);
+  tx.conn().prepare("listing_get_offer", kSql);
+  pqxx::result r = tx.exec_prepared("listing_get_offer", listing_id);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("listing ", listing_id, " not found"));
   return ListingFromRow(r[0]);
 }
@@ -243,7 +246,8 @@ bool ListingStore::TakeQuantity(pqxx::work& tx, const std::string& listing_id, i
   static constexpr char kSql[] =
       "UPDATE listings SET available_milli = available_milli - $2, version = version + 1, updated_at = now() "
       "WHERE listing_id = $1 AND available_milli >= $2";
-  return tx.exec_params(kSql, listing_id, quantity_milli).affected_rows() == 1;
+  tx.conn().prepare("listing_take_quantity", kSql);  // as GetOffer
+  return tx.exec_prepared("listing_take_quantity", listing_id, quantity_milli).affected_rows() == 1;
 }
 
 void ListingStore::ReturnQuantity(pqxx::work& tx, const std::string& listing_id, int64_t quantity_milli) {
