@@ -127,7 +127,27 @@ if [ -x "$telemetry" ]; then
       tr -d '\r' <"$out.headers" | grep -i '^grpc-' >&2
       return 1
     fi
-    tail -c +6 "$out.body" | protoc --decode_raw | sed -n 's/^1: "\(.*\)"$/\1/p'
+    # Field 1 of the answer, read from the wire format itself: `protoc --decode_raw` prints a string that happens
+    # to parse as a message (a random id can) as a nested message, and the id then came out empty.
+    tail -c +6 "$out.body" | python3 -c '
+import sys
+d, i = sys.stdin.buffer.read(), 0
+def varint():
+    global i
+    n = shift = 0
+    while True:
+        b = d[i]; i += 1; n |= (b & 0x7F) << shift; shift += 7
+        if b < 0x80: return n
+while i < len(d):
+    key = varint(); field, wire = key >> 3, key & 7
+    if wire == 0: varint()
+    elif wire == 1: i += 8
+    elif wire == 5: i += 4
+    elif wire == 2:
+        n = varint(); value = d[i:i + n]; i += n
+        if field == 1: print(value.decode()); break
+    else: sys.exit("unexpected wire type %d" % wire)
+'
   }
   now_us=$(python3 -c 'import time; print(int(time.time() * 1e6))')
   plant=$(telemetry_call CreatePlant CreatePlantRequest 'idempotency_key: "p" plant { code: "DM-01" name: "deploy metrics" }')
