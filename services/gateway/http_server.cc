@@ -147,9 +147,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>>, public Htt
   }
 
   std::shared_ptr<HttpResponseStream> OpenStream(std::function<void()> on_client_gone) override {
-    net::post(stream_.get_executor(), [self = this->shared_from_this(), f = std::move(on_client_gone)]() mutable {
-      self->StreamOpened(std::move(f));
-    });
+    // On the connection's own thread (the handler usually runs there) the stream opens at once. Posted from
+    // there, it would wait in that thread's private queue until the handler returns, while the backend's first
+    // message, posted from a gRPC thread, could already be in the shared queue ahead of it: the head went out,
+    // and the opening then reset the stream's state, so that its end was taken for a client gone and the
+    // connection closed (seen under load in the keep-alive test).
+    auto& context = static_cast<net::io_context&>(net::query(stream_.get_executor(), net::execution::context));
+    if (context.get_executor().running_in_this_thread()) {
+      StreamOpened(std::move(on_client_gone));
+    } else {
+      net::post(stream_.get_executor(), [self = this->shared_from_this(), f = std::move(on_client_gone)]() mutable {
+        self->StreamOpened(std::move(f));
+      });
+    }
     return std::make_shared<StreamHandle>(this->shared_from_this());
   }
 
