@@ -718,15 +718,22 @@ void SpotMarketService::CommitInTransaction(const std::vector<Pending*>& batch) 
   for (Pending* p : batch) p->status = status;
 }
 
-absl::Status SpotMarketService::RunBatch(const std::vector<Pending*>& batch) {
-  // The books in commodity id order (the order their rows are locked in), each with its requests in
-  // arrival order; the books' mutexes are taken in the same order.
-  std::map<std::string, std::pair<Book*, std::vector<Pending*>>> books;
+// The books of `batch` in commodity id order (the order their rows are locked in), each with its requests in
+// arrival order.
+SpotMarketService::BatchBooks SpotMarketService::ByBook(const std::vector<Pending*>& batch) {
+  BatchBooks books;
   for (Pending* p : batch) {
     auto& [book, requests] = books[p->book->commodity.commodity_id];
     book = p->book;
     requests.push_back(p);
   }
+  return books;
+}
+
+absl::Status SpotMarketService::RunBatch(const std::vector<Pending*>& batch) {
+  // The books in commodity id order (the order their rows are locked in), each with its requests in
+  // arrival order; the books' mutexes are taken in the same order.
+  BatchBooks books = ByBook(batch);
   std::vector<std::unique_lock<std::mutex>> held;
   std::vector<BookToLock> to_lock;
   std::vector<std::pair<std::string, std::string>> keys;  // (tenant, idempotency key) of each placement
@@ -798,16 +805,13 @@ absl::Status SpotMarketService::RunBatch(const std::vector<Pending*>& batch) {
 }
 
 bool SpotMarketService::CommitAlone(const std::vector<Pending*>& batch) {
-  std::map<std::string, std::pair<Book*, std::vector<Pending*>>> books;  // as in RunBatch
-  for (Pending* p : batch) {
+  for (const Pending* p : batch) {
     if (p->kind != Pending::Kind::kPlace) return false;
     // A key placed recently is most likely a retry: the transaction's look-up answers it without the
     // failed statement and the rebuild of the book that this way would cost.
     if (recent_keys_.contains(std::make_pair(p->tenant, p->idempotency_key))) return false;
-    auto& [book, requests] = books[p->book->commodity.commodity_id];
-    book = p->book;
-    requests.push_back(p);
   }
+  BatchBooks books = ByBook(batch);
   std::vector<std::unique_lock<std::mutex>> held;
   for (auto& [id, entry] : books) {
     held.emplace_back(entry.first->mu);
@@ -869,11 +873,7 @@ bool SpotMarketService::CommitAlone(const std::vector<Pending*>& batch) {
     entry.first->valid = true;
   }
   held.clear();
-  std::vector<std::string> traded;
-  for (const SpotTradeRow& t : writes.trades) {
-    if (std::find(traded.begin(), traded.end(), t.commodity_id) == traded.end()) traded.push_back(t.commodity_id);
-  }
-  for (const std::string& id : traded) trade_signal_.Notify(id);
+  for (const std::string& id : batch_writes.traded()) trade_signal_.Notify(id);
   return true;
 }
 

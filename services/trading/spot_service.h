@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -138,6 +139,9 @@ class SpotMarketService final : public v1::SpotMarketService::Service {
   struct Book;
   struct Pending;
   class Batch;
+  // A batch's books by commodity id, each with its requests in arrival order.
+  using BatchBooks = std::map<std::string, std::pair<Book*, std::vector<Pending*>>>;
+  static BatchBooks ByBook(const std::vector<Pending*>& batch);
 
   // The in-memory book of a standardised commodity, created on first use (its spot_books row is created by
   // the first order). INVALID_ARGUMENT naming commodity_id for an unknown or non-standardised commodity.
