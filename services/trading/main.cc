@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   relay.Start();
 
   ptd::trading::TradingService service(*pool);
-  ptd::trading::OrderService orders(*pool);
+  ptd::trading::OrderService orders(*pool, {.registry = registry.get()});
   ptd::trading::GroupDeadlineSweeper group_sweeper(*pool, config.DurationOrExit("group-sweep-interval"));
   group_sweeper.Start();
   ptd::trading::SpotMarketService spot(*pool, {.registry = registry.get()});

@@ -77,17 +77,36 @@ v1::OrderTransition Transition(v1::OrderState from, v1::OrderState to, v1::Order
 
 }  // namespace
 
-absl::StatusOr<v1::Order> InsertPlacedOrder(pqxx::work& tx, v1::Order order, const Caller& caller,
-                                            const std::string& idempotency_key, const std::string& hash) {
-  absl::Time now = absl::Now();
+v1::Order NewPlacedOrder(v1::Order order, const Caller& caller, absl::Time now) {
   order.set_order_id(NewId());
   order.set_state(v1::PLACED);
   order.set_version(1);
   ToProto(now, order.mutable_create_time());
   ToProto(now, order.mutable_update_time());
-  v1::Order stored = OrderStore::Insert(
-      tx, order, Transition(v1::ORDER_STATE_UNSPECIFIED, v1::PLACED, v1::ORDER_ACTION_UNSPECIFIED, caller, "", now),
-      idempotency_key, hash);
+  *order.add_history() =
+      Transition(v1::ORDER_STATE_UNSPECIFIED, v1::PLACED, v1::ORDER_ACTION_UNSPECIFIED, caller, "", now);
+  return order;
+}
+
+outbox::Event OrderPlacedEvent(const v1::Order& order, const std::string& request_id) {
+  v1::OrderPlaced placed;
+  *placed.mutable_order() = order;
+  outbox::Event e;
+  e.stream = kEventStream;
+  e.type = std::string(OrderEventType(OrderState::kPlaced));
+  e.aggregate_id = order.order_id();
+  e.tenant_id = order.buyer_tenant_id();
+  e.payload = placed.SerializeAsString();
+  e.request_id = request_id;
+  return e;
+}
+
+absl::StatusOr<v1::Order> InsertPlacedOrder(pqxx::work& tx, v1::Order order, const Caller& caller,
+                                            const std::string& idempotency_key, const std::string& hash) {
+  v1::Order placed = NewPlacedOrder(std::move(order), caller, absl::Now());
+  v1::OrderTransition first = placed.history(0);
+  placed.clear_history();
+  v1::Order stored = OrderStore::Insert(tx, placed, first, idempotency_key, hash);
   if (absl::Status s = PublishOrderEvent(tx, stored); !s.ok()) return s;
   return stored;
 }
@@ -159,52 +178,36 @@ grpc::Status OrderService::PlaceOrder(grpc::ServerContext* context, const v1::Pl
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
 
   std::string hash = RequestHash(*request);
-  auto placed = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<v1::Order> {
-    if (auto earlier = OrderStore::FindByIdempotencyKey(tx, caller->tenant_id, request->idempotency_key())) {
-      if (earlier->second != hash) return ReusedKey();
-      return OrderStore::Get(tx, caller->tenant_id, earlier->first);
-    }
-    absl::StatusOr<Listing> listing = ListingStore::GetOffer(tx, request->listing_id());
-    if (!listing.ok()) return listing.status();
-    if (listing->tenant_id == caller->tenant_id) {
-      return absl::FailedPreconditionError("a seller cannot buy from its own listing");
-    }
-    if (!IsOffered(*listing, absl::Now())) {
-      return absl::FailedPreconditionError("the listing is not on offer (paused, closed or outside its validity)");
-    }
-    const int64_t qty = request->quantity().milli();
-    if (request->quantity().unit() != listing->available.unit) {
-      return InvalidField("quantity.unit", absl::StrCat("must be the listing's unit '", listing->available.unit, "'"));
-    }
-    if (qty < listing->min_order.milli) {
-      return InvalidField("quantity.milli", absl::StrCat("must be at least the listing's minimum order ",
-                                                         FormatQuantity(listing->min_order)));
-    }
-    // The atomic step: two buyers can never take the last tonne twice.
-    if (!ListingStore::TakeQuantity(tx, listing->listing_id, qty)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("not enough available: the listing has less than ", FormatQuantity({qty, listing->available.unit})));
-    }
-    Money unit_price = TierPrice(listing->unit_price, listing->terms.price_tiers, qty);
-    absl::StatusOr<Money> total = PriceOf(unit_price, qty);
-    if (!total.ok()) return InvalidField("quantity.milli", "too large: the total does not fit");
-    v1::Order order;
-    order.set_buyer_tenant_id(caller->tenant_id);
-    order.set_seller_tenant_id(listing->tenant_id);
-    order.set_listing_id(listing->listing_id);
-    order.set_commodity_id(listing->commodity_id);
-    ToProto(listing->title, order.mutable_goods());
-    *order.mutable_quantity() = request->quantity();
-    ToProto(unit_price, order.mutable_unit_price());
-    ToProto(*total, order.mutable_total());
-    FromJson(listing->terms.delivery_json, order.mutable_delivery());
-    FromJson(listing->terms.payment_json, order.mutable_payment());
-    return InsertPlacedOrder(tx, std::move(order), *caller, request->idempotency_key(), hash);
-  });
+  std::optional<absl::StatusOr<v1::Order>> answer = buy_now_.Place(*caller, *request, hash);
+  absl::StatusOr<v1::Order> placed =
+      answer.has_value() ? *std::move(answer) : PlaceInTransaction(*caller, *request, hash);
   if (!placed.ok()) return Answer("PlaceOrder", placed.status());
   *response = *placed;
   log::Info("order placed", {{"order_id", placed->order_id()}, {"listing_id", placed->listing_id()}});
   return grpc::Status::OK;
+}
+
+absl::StatusOr<v1::Order> OrderService::PlaceInTransaction(const Caller& caller, const v1::PlaceOrderRequest& request,
+                                                           const std::string& hash) {
+  return pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<v1::Order> {
+    if (auto earlier = OrderStore::FindByIdempotencyKey(tx, caller.tenant_id, request.idempotency_key())) {
+      if (earlier->second != hash) return ReusedKey();
+      return OrderStore::Get(tx, caller.tenant_id, earlier->first);
+    }
+    absl::StatusOr<Listing> listing = ListingStore::GetOffer(tx, request.listing_id());
+    if (!listing.ok()) return listing.status();
+    const absl::Time now = absl::Now();
+    if (absl::Status s = CheckPurchase(*listing, caller, request, now, listing->available.milli); !s.ok()) return s;
+    absl::StatusOr<v1::Order> order = PurchaseOrder(*listing, caller, request);
+    if (!order.ok()) return order.status();
+    // The atomic step: two buyers can never take the last tonne twice.
+    const int64_t qty = request.quantity().milli();
+    if (!ListingStore::TakeQuantity(tx, listing->listing_id, qty)) {
+      return absl::FailedPreconditionError(absl::StrCat("not enough available: the listing has less than ",
+                                                        FormatQuantity({qty, listing->available.unit})));
+    }
+    return InsertPlacedOrder(tx, *std::move(order), caller, request.idempotency_key(), hash);
+  });
 }
 
 grpc::Status OrderService::GetOrder(grpc::ServerContext* context, const v1::GetOrderRequest* request,

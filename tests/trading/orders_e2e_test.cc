@@ -1,6 +1,8 @@
 // End to end: orders, their life cycle and contract, concurrent buying, RFQs and quotes — the real ptd-trading
 // binary against the test run's PostgreSQL and Redis.
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "google/protobuf/util/message_differencer.h"
@@ -216,6 +218,207 @@ TEST_CASE("orders: 64 buyers taking 1 t twice each from 100 t sell exactly 100 t
   pqxx::connection conn(m.server().db_url());
   pqxx::work tx(conn);
   CHECK(tx.exec1("SELECT sum(quantity_milli) FROM trading.orders")[0].as<int64_t>() == 100000);
+}
+
+TEST_CASE("orders: buy-now orders placed together are answered as stored, evented once each, and batched") {
+  Market m;
+  std::vector<std::string> listings;
+  for (int i = 0; i < 4; ++i) listings.push_back(m.MakeListing("batch-" + std::to_string(i), 1000000).listing_id());
+  std::mutex mu;
+  std::vector<std::pair<std::string, Order>> placed;  // buyer, answer
+  std::atomic<int> failed{0};
+  std::vector<std::thread> buyers;
+  for (int b = 0; b < 16; ++b) {
+    buyers.emplace_back([&, b] {
+      auto stub = OrderService::NewStub(m.server().channel());
+      for (int i = 0; i < 10; ++i) {
+        const std::string buyer = "batch-buyer-" + std::to_string(b);
+        Call call(buyer);
+        PlaceOrderRequest r;
+        r.set_idempotency_key("k" + std::to_string(i));
+        r.set_listing_id(listings[(b + i) % listings.size()]);
+        r.mutable_quantity()->set_milli(1000 + 1000 * (i % 12));  // 10 t and more: the tier price
+        r.mutable_quantity()->set_unit("t");
+        Order o;
+        if (!stub->PlaceOrder(&call.context, r, &o).ok()) {
+          ++failed;
+          continue;
+        }
+        std::lock_guard lock(mu);
+        placed.emplace_back(buyer, o);
+      }
+    });
+  }
+  for (auto& t : buyers) t.join();
+  REQUIRE(failed == 0);
+  REQUIRE(placed.size() == 160);
+
+  // Each answer is the order as a later read returns it, to the last field, at the price of its tier.
+  int64_t total_milli = 0;
+  for (const auto& [buyer, o] : placed) {
+    Call call(buyer);
+    GetOrderRequest g;
+    g.set_order_id(o.order_id());
+    Order read;
+    REQUIRE(m.orders().GetOrder(&call.context, g, &read).ok());
+    CHECK(MessageDifferencer::Equals(read, o));
+    CHECK(o.unit_price().amount_minor() == (o.quantity().milli() >= 10000 ? 580000 : 600000));
+    CHECK(o.total().amount_minor() == o.unit_price().amount_minor() * o.quantity().milli() / 1000);
+    total_milli += o.quantity().milli();
+  }
+  int64_t left = 0;
+  for (const std::string& id : listings) left += m.Available(id);
+  CHECK(left + total_milli == 4 * 1000000);
+
+  pqxx::connection conn(m.server().db_url());
+  pqxx::work tx(conn);
+  CHECK(tx.exec1("SELECT count(*) FROM trading.orders")[0].as<int64_t>() == 160);
+  CHECK(tx.exec1("SELECT count(*) FROM trading.order_transitions")[0].as<int64_t>() == 160);
+  // One OrderPlaced per order, whose payload is the answer.
+  pqxx::result events = tx.exec(
+      "SELECT aggregate_id, payload FROM trading.outbox WHERE type = 'ptd.trading.v1.OrderPlaced' ORDER BY id");
+  REQUIRE(events.size() == 160);
+  std::map<std::string, Order> by_id;
+  for (const auto& [buyer, o] : placed) by_id[o.order_id()] = o;
+  for (const auto& row : events) {
+    OrderPlaced event;
+    REQUIRE(event.ParseFromString(std::string(pqxx::binarystring(row[1]).str())));
+    CHECK(event.order().order_id() == row[0].as<std::string>());
+    CHECK(MessageDifferencer::Equals(event.order(), by_id[row[0].as<std::string>()]));
+  }
+  const std::string metrics = m.server().Metrics();
+  INFO(metrics);
+  CHECK(metrics.find("ptd_trading_buy_now_transactions_total{reason=\"fallback\"} 0\n") != std::string::npos);
+  CHECK(metrics.find("ptd_trading_buy_now_transactions_total{reason=\"repeat\"} 0\n") != std::string::npos);
+  CHECK(metrics.find("ptd_trading_buy_now_batch_requests_sum 160\n") != std::string::npos);
+  CHECK(metrics.find("ptd_trading_buy_now_batches_total 0\n") == std::string::npos);
+}
+
+TEST_CASE("orders: a buy-now batch whose listing changed, or whose connection broke, is placed once by transactions") {
+  for (const bool terminate : {false, true}) {
+    DYNAMIC_SECTION((terminate ? "the statement's backend ends" : "the listing changes under the statement")) {
+      Market m;
+      Listing listing = m.MakeListing("moved", 50000);
+      Order first;
+      REQUIRE(m.Place(kBuyer, "first", listing.listing_id(), 1000, &first).ok());
+
+      // Hold the listing's row, so that the next batch's statement waits for it; then change the listing (as a
+      // seller's update would) or end that statement's backend.
+      pqxx::connection holder_connection(m.server().db_url());
+      pqxx::work holder(holder_connection);
+      holder.exec("SELECT 1 FROM trading.listings WHERE listing_id = '" + listing.listing_id() + "' FOR UPDATE");
+      grpc::Status status;
+      Order placed;
+      std::thread buyer([&] { status = m.Place(kBuyer, "second", listing.listing_id(), 2000, &placed); });
+      pqxx::connection admin(m.server().db_url());
+      int waiting = 0;
+      for (int i = 0; i < 250 && waiting == 0; ++i) {
+        pqxx::nontransaction q(admin);
+        waiting = q.exec(std::string("SELECT ") + (terminate ? "pg_terminate_backend(pid)" : "pid") +
+                         " FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH wanted AS%' "
+                         "AND pid <> pg_backend_pid()")
+                      .size();
+        if (waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      CHECK(waiting == 1);
+      if (!terminate) {
+        holder.exec("UPDATE trading.listings SET version = version + 1 WHERE listing_id = '" + listing.listing_id() +
+                    "'");
+      }
+      holder.commit();
+      buyer.join();
+
+      INFO(status.error_message());
+      REQUIRE(status.ok());
+      CHECK(placed.quantity().milli() == 2000);
+      CHECK(m.Available(listing.listing_id()) == 47000);
+      CHECK(m.server().Count("orders") == 2);
+      pqxx::connection conn(m.server().db_url());
+      pqxx::work tx(conn);
+      CHECK(tx.exec1("SELECT count(*) FROM trading.outbox WHERE type = 'ptd.trading.v1.OrderPlaced'")[0]
+                .as<int64_t>() == 2);
+      // The order placed by the fallback is the one a later read finds.
+      Call call(kBuyer);
+      GetOrderRequest g;
+      g.set_order_id(placed.order_id());
+      Order read;
+      REQUIRE(m.orders().GetOrder(&call.context, g, &read).ok());
+      CHECK(MessageDifferencer::Equals(read, placed));
+      const std::string metrics = m.server().Metrics();
+      INFO(metrics);
+      CHECK(metrics.find("ptd_trading_buy_now_transactions_total{reason=\"fallback\"} 1\n") != std::string::npos);
+      CHECK(metrics.find("ptd_trading_buy_now_batches_total 1\n") != std::string::npos);
+      // The batches after it are one statement again (on a new connection after a broken one).
+      REQUIRE(m.Place(kBuyer, "third", listing.listing_id(), 1000, &read).ok());
+      CHECK(m.server().Metrics().find("ptd_trading_buy_now_batches_total 2\n") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("orders: a SIGKILL while many buyers place orders loses no acknowledged order and no quantity") {
+  TradingServer server;
+  std::vector<std::string> listings;
+  for (int i = 0; i < 5; ++i) {
+    Call call(kSeller);
+    Listing l;
+    REQUIRE(server.stub().CreateListing(&call.context, TieredListing("kill-" + std::to_string(i), 10000000), &l).ok());
+    listings.push_back(l.listing_id());
+  }
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> acknowledged;  // buyer, order id
+  std::atomic<bool> stop{false};
+  auto channel = server.channel();
+  auto client = [&](int id) {
+    auto stub = OrderService::NewStub(channel);
+    for (int i = 0; !stop; ++i) {
+      const std::string buyer = "kill-buyer-" + std::to_string(id);
+      Call call(buyer);
+      PlaceOrderRequest r;
+      r.set_idempotency_key("k" + std::to_string(i));
+      r.set_listing_id(listings[(id + i) % listings.size()]);
+      r.mutable_quantity()->set_milli(1000);
+      r.mutable_quantity()->set_unit("t");
+      Order o;
+      if (stub->PlaceOrder(&call.context, r, &o).ok()) {
+        std::lock_guard lock(mu);
+        acknowledged.emplace_back(buyer, o.order_id());
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) threads.emplace_back(client, i);
+  REQUIRE(ptd::testing::WaitFor([&] {
+    std::lock_guard lock(mu);
+    return acknowledged.size() > 200;
+  }));
+  server.Kill();
+  stop = true;
+  for (auto& t : threads) t.join();
+
+  server.Start();
+  INFO(acknowledged.size() << " orders acknowledged before the kill");
+  auto stub = OrderService::NewStub(server.channel());
+  int missing = 0;
+  for (const auto& [buyer, id] : acknowledged) {
+    Call call(buyer);
+    GetOrderRequest g;
+    g.set_order_id(id);
+    Order out;
+    if (!stub->GetOrder(&call.context, g, &out).ok()) ++missing;
+  }
+  CHECK(missing == 0);
+  // Nothing half-written: every order has its transition and its event, and the quantity taken from each
+  // listing is the sum of its orders.
+  pqxx::connection conn(server.db_url());
+  pqxx::work tx(conn);
+  const int64_t orders = tx.exec1("SELECT count(*) FROM trading.orders")[0].as<int64_t>();
+  CHECK(orders >= static_cast<int64_t>(acknowledged.size()));
+  CHECK(tx.exec1("SELECT count(*) FROM trading.order_transitions")[0].as<int64_t>() == orders);
+  CHECK(tx.exec1("SELECT count(*) FROM trading.outbox WHERE type = 'ptd.trading.v1.OrderPlaced'")[0].as<int64_t>() ==
+        orders);
+  CHECK(tx.exec1("SELECT count(*) FROM trading.listings l WHERE l.available_milli + (SELECT coalesce(sum("
+                 "quantity_milli), 0) FROM trading.orders o WHERE o.listing_id = l.listing_id) <> 10000000")[0]
+            .as<int64_t>() == 0);
 }
 
 TEST_CASE("orders: a retried order is the same order, and only its two parties see it") {

@@ -4,6 +4,8 @@
 // A real ptd-trading process on a fresh database of the test run's PostgreSQL, and calls made as a tenant.
 #include <grpcpp/grpcpp.h>
 
+#include <csignal>
+
 #include <catch2/catch.hpp>
 #include <pqxx/pqxx>
 
@@ -24,7 +26,13 @@ inline constexpr char kEthanol[] = "01900000-0000-7000-8000-000000000002";
 // One trading process with its own database; Redis is shared, with the stream name fixed by the service.
 class TradingServer {
  public:
-  explicit TradingServer(std::vector<std::string> extra_args = {}) : db_url_(ptd::testing::FreshDatabase("trading")) {
+  explicit TradingServer(std::vector<std::string> extra_args = {})
+      : db_url_(ptd::testing::FreshDatabase("trading")), extra_args_(std::move(extra_args)) {
+    Start();
+  }
+
+  // A new process on the same database (after Kill), on new ports; channel() and stubs change with it.
+  void Start() {
     grpc_port_ = ptd::testing::FreePort();
     metrics_port_ = ptd::testing::FreePort();
     std::vector<std::string> argv = {ptd::testing::BuildPath("services/trading/ptd-trading"),
@@ -34,12 +42,19 @@ class TradingServer {
                                      "--redis-url=" + ptd::testing::GetInfra().redis_url,
                                      "--internal-token=" + std::string(kToken),
                                      "--relay-interval=20ms"};
-    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
     process_ = std::make_unique<Process>("ptd-trading", argv);
     REQUIRE(ptd::testing::WaitForPort(grpc_port_));
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(grpc_port_), grpc::InsecureChannelCredentials());
     stub_ = TradingService::NewStub(channel_);
   }
+
+  void Kill() {
+    process_->Signal(SIGKILL);
+    process_->Wait();
+  }
+
+  std::string Metrics() { return ptd::testing::HttpGet(metrics_port_, "/metrics"); }
 
   TradingService::Stub& stub() { return *stub_; }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
@@ -55,6 +70,7 @@ class TradingServer {
 
  private:
   std::string db_url_;
+  std::vector<std::string> extra_args_;
   int grpc_port_ = 0;
   int metrics_port_ = 0;
   std::unique_ptr<Process> process_;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "libs/pg/array.h"
 
 namespace ptd::trading {
 namespace {
@@ -240,6 +241,17 @@ absl::StatusOr<Listing> ListingStore::GetOffer(pqxx::work& tx, const std::string
   pqxx::result r = tx.exec_prepared("listing_get_offer", listing_id);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("listing ", listing_id, " not found"));
   return ListingFromRow(r[0]);
+}
+
+std::vector<Listing> ListingStore::GetOffers(pqxx::transaction_base& tx, const std::vector<std::string>& listing_ids) {
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kListingColumns, " FROM listings WHERE listing_id = ANY($1::text[])");
+  tx.conn().prepare("listing_get_offers", kSql);  // as GetOffer
+  std::vector<Listing> out;
+  for (const auto& row : tx.exec_prepared("listing_get_offers", pg::TextArray(listing_ids))) {
+    out.push_back(ListingFromRow(row));
+  }
+  return out;
 }
 
 bool ListingStore::TakeQuantity(pqxx::work& tx, const std::string& listing_id, int64_t quantity_milli) {

@@ -60,6 +60,9 @@ class ListingStore {
   static std::vector<Listing> ListOffers(pqxx::work& tx, const ListingFilter& filter, const Page& page);
   // Any tenant's listing, for placing an order on it (the caller checks IsOffered).
   static absl::StatusOr<Listing> GetOffer(pqxx::work& tx, const std::string& listing_id);
+  // The listings among `listing_ids` that exist (in no particular order), as GetOffer reads one; for the
+  // buy-now group commit, which reads them outside a transaction.
+  static std::vector<Listing> GetOffers(pqxx::transaction_base& tx, const std::vector<std::string>& listing_ids);
   // Takes `quantity_milli` from the listing if that much is available, atomically; false if not.
   static bool TakeQuantity(pqxx::work& tx, const std::string& listing_id, int64_t quantity_milli);
   static void ReturnQuantity(pqxx::work& tx, const std::string& listing_id, int64_t quantity_milli);

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "libs/pg/array.h"
+#include "services/trading/store/outbox_rows.h"
 #include "services/trading/mapping.h"
 
 namespace ptd::trading {
@@ -141,6 +143,92 @@ v1::Order OrderStore::Insert(pqxx::work& tx, const v1::Order& o, const v1::Order
   v1::Order stored = OrderFromRow(rows[0]);
   AddTransitionFromRow(rows[0], kOrderColumnCount, stored);
   return stored;
+}
+
+void OrderStore::WritePlacedAlone(pqxx::nontransaction& tx, const std::vector<ListingTake>& takes,
+                                  const std::vector<PlacedOrderRow>& orders, const std::vector<outbox::Event>& events) {
+  // `locked` takes the listings' row locks in id order (two batches never wait for each other in a cycle);
+  // `taken` then moves only the listings still at the version the batch read. Every insert waits for that
+  // (the gate) and writes nothing unless all were taken; the final SELECT then fails the statement, so that
+  // nothing of it commits.
+  constexpr int kFirstOrder = 4;
+  constexpr int kOrderParams = 17;
+  constexpr int kFirstEvent = kFirstOrder + kOrderParams;
+  constexpr int kCount = kFirstEvent + kOutboxRowsParams;
+  static const std::string kGate = absl::StrCat("(SELECT count(*) FROM taken) = $", kCount);
+  static const std::string kSql = absl::StrCat(
+      "WITH wanted AS ("
+      "  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w (listing_id, version, take_milli)), "
+      "locked AS ("
+      "  SELECT l.listing_id FROM listings l JOIN wanted w USING (listing_id) ORDER BY l.listing_id FOR UPDATE OF l), "
+      "taken AS ("
+      "  UPDATE listings l SET available_milli = l.available_milli - w.take_milli, version = l.version + 1, "
+      "    updated_at = now() "
+      "  FROM locked k JOIN wanted w USING (listing_id) "
+      "  WHERE l.listing_id = k.listing_id AND l.version = w.version AND l.available_milli >= w.take_milli "
+      "  RETURNING 1), "
+      "o AS ("
+      "  SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], "
+      "    $11::bigint[], $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], "
+      "    $18::text[], $19::text[], $20::bigint[]) "
+      "    AS o (order_id, buyer_tenant_id, seller_tenant_id, listing_id, commodity_id, goods, unit, quantity_milli, "
+      "    currency, unit_price_minor, total_minor, delivery, payment, idempotency_key, request_hash, subject, "
+      "    created_us)), "
+      "new_orders AS ("
+      "  INSERT INTO orders (order_id, buyer_tenant_id, seller_tenant_id, listing_id, commodity_id, goods, unit, "
+      "    quantity_milli, currency, unit_price_minor, total_minor, state, version, delivery, payment, "
+      "    idempotency_key, request_hash, created_at, updated_at) "
+      "  SELECT order_id, buyer_tenant_id, seller_tenant_id, listing_id, commodity_id, goods::jsonb, unit, "
+      "    quantity_milli, currency, unit_price_minor, total_minor, ", static_cast<int>(v1::PLACED), ", 1, "
+      "    delivery::jsonb, payment::jsonb, idempotency_key, request_hash, "
+      "    to_timestamp(created_us::double precision / 1e6), to_timestamp(created_us::double precision / 1e6) "
+      "  FROM o WHERE ", kGate, " RETURNING 1), "
+      "new_transitions AS ("
+      "  INSERT INTO order_transitions (order_id, seq, from_state, to_state, action, tenant_id, subject, note, at) "
+      "  SELECT order_id, 1, NULL, ", static_cast<int>(v1::PLACED), ", NULL, buyer_tenant_id, subject, '', "
+      "    to_timestamp(created_us::double precision / 1e6) "
+      "  FROM o WHERE ", kGate, " RETURNING 1), ",
+      OutboxRowsCtes(kFirstEvent, kGate), " ",
+      "SELECT spot_check(", kGate, ", 'a listing changed since the batch read it'), "
+      "  (SELECT count(*) FROM new_orders), (SELECT count(*) FROM new_transitions), (SELECT count(*) FROM notified)");
+  std::vector<std::string> listing_ids, order_ids, buyers, sellers, order_listings, commodities, goods, units,
+      currencies, deliveries, payments, keys, hashes, subjects;
+  std::vector<int64_t> versions, take_millis, quantities, unit_prices, totals, created;
+  for (const ListingTake& t : takes) {
+    listing_ids.push_back(t.listing_id);
+    versions.push_back(t.version);
+    take_millis.push_back(t.quantity_milli);
+  }
+  for (const PlacedOrderRow& row : orders) {
+    const v1::Order& o = row.order;
+    order_ids.push_back(o.order_id());
+    buyers.push_back(o.buyer_tenant_id());
+    sellers.push_back(o.seller_tenant_id());
+    order_listings.push_back(o.listing_id());
+    commodities.push_back(o.commodity_id());
+    goods.push_back(NamesJson(o.goods()));
+    units.push_back(o.quantity().unit());
+    quantities.push_back(o.quantity().milli());
+    currencies.push_back(o.unit_price().currency());
+    unit_prices.push_back(o.unit_price().amount_minor());
+    totals.push_back(o.total().amount_minor());
+    deliveries.push_back(ToJson(o.delivery()));
+    payments.push_back(ToJson(o.payment()));
+    keys.push_back(row.idempotency_key);
+    hashes.push_back(row.request_hash);
+    subjects.push_back(o.history_size() > 0 ? o.history(0).subject() : std::string());
+    created.push_back(Micros(o.create_time()));
+  }
+  const std::vector<std::string> e = OutboxRowsParams(events);
+  using pg::NumberArray;
+  using pg::TextArray;
+  tx.conn().prepare("order_write_placed_alone", kSql);
+  tx.exec_prepared("order_write_placed_alone", TextArray(listing_ids), NumberArray(versions), NumberArray(take_millis),
+                   TextArray(order_ids), TextArray(buyers), TextArray(sellers), TextArray(order_listings),
+                   TextArray(commodities), TextArray(goods), TextArray(units), NumberArray(quantities),
+                   TextArray(currencies), NumberArray(unit_prices), NumberArray(totals), TextArray(deliveries),
+                   TextArray(payments), TextArray(keys), TextArray(hashes), TextArray(subjects), NumberArray(created),
+                   e[0], e[1], e[2], e[3], e[4], e[5], e[6], static_cast<int64_t>(takes.size()));
 }
 
 void OrderStore::Update(pqxx::work& tx, const v1::Order& o) {

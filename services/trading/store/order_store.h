@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/status/statusor.h"
+#include "libs/outbox/outbox.h"
 #include "ptd/trading/v1/orders.pb.h"
 #include "services/trading/store/catalog_store.h"
 
@@ -17,8 +18,28 @@
 // seller.
 namespace ptd::trading {
 
+// The quantity a batch of buy-now orders takes from one listing, only if the listing is still at `version`.
+struct ListingTake {
+  std::string listing_id;
+  int64_t version = 0;
+  int64_t quantity_milli = 0;
+};
+
+// A buy-now order of a batch as placed (its first transition in its history), with its request's key and hash.
+struct PlacedOrderRow {
+  v1::Order order;
+  std::string idempotency_key;
+  std::string request_hash;
+};
+
 class OrderStore {
  public:
+  // Writes a batch of buy-now orders as one statement that commits on its own: the quantities taken from their
+  // listings (row locks in listing id order), the orders, their first transitions and `events`. Throws, and
+  // nothing is written, when a listing is no longer at the version the batch read or has less than it takes
+  // (a check fails the statement), or when the database refuses a row (a repeated idempotency key).
+  static void WritePlacedAlone(pqxx::nontransaction& tx, const std::vector<ListingTake>& takes,
+                               const std::vector<PlacedOrderRow>& orders, const std::vector<outbox::Event>& events);
   static absl::StatusOr<v1::Order> Get(pqxx::work& tx, const std::string& tenant_id, const std::string& order_id,
                                        bool for_update = false);
   // The order a buyer created under `idempotency_key`, with the hash of that request.

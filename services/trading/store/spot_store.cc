@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/core/ids.h"
 #include "libs/pg/array.h"
+#include "services/trading/store/outbox_rows.h"
 
 namespace ptd::trading {
 namespace {
@@ -298,36 +299,6 @@ std::string WriteCtes(int first, const std::string& gate) {
 }
 constexpr int kWriteParams = 18 + 1 + 3 + 15;
 
-// The events' columns as array parameters (as in libs/outbox's insert, for many rows).
-std::vector<std::string> EventParams(const std::vector<outbox::Event>& events) {
-  std::vector<std::string> ids, streams, types, aggregates, tenants, payloads, request_ids;
-  for (const outbox::Event& e : events) {
-    ids.push_back(e.id.empty() ? NewId() : e.id);
-    streams.push_back(e.stream);
-    types.push_back(e.type);
-    aggregates.push_back(e.aggregate_id);
-    tenants.push_back(e.tenant_id);
-    payloads.push_back(pg::ByteaText(e.payload));
-    request_ids.push_back(e.request_id);
-  }
-  return {TextArray(ids),        TextArray(streams),  TextArray(types),      TextArray(aggregates),
-          TextArray(tenants),    TextArray(payloads), TextArray(request_ids)};
-}
-
-// Inserts the events (parameters from $`first`, EventParams' order) into the outbox: the ids (UUIDv7, given
-// in order) are the publishing order. `notified` wakes the relay when the statement commits.
-std::string EventCtes(int first, const std::string& gate) {
-  auto arg = [&](int i) { return absl::StrCat("$", first + i); };
-  return absl::StrCat(
-      "events AS ("
-      "  INSERT INTO outbox (id, stream, type, aggregate_id, tenant_id, payload, request_id) "
-      "  SELECT * FROM unnest(", arg(0), "::text[], ", arg(1), "::text[], ", arg(2), "::text[], ", arg(3),
-      "::text[], ", arg(4), "::text[], ", arg(5), "::bytea[], ", arg(6), "::text[])",
-      gate.empty() ? "" : absl::StrCat(" WHERE ", gate),
-      "  RETURNING 1), "
-      "notified AS (SELECT pg_notify('ptd_outbox.' || current_schema(), '') FROM events LIMIT 1)");
-}
-constexpr int kEventParams = 7;
 
 }  // namespace
 
@@ -370,7 +341,7 @@ void SpotStore::WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite
   constexpr int kBookParams = 4;
   constexpr int kFirstWrite = 1 + kBookParams;
   constexpr int kFirstEvent = kFirstWrite + kWriteParams;
-  constexpr int kCounts = kFirstEvent + kEventParams;
+  constexpr int kCounts = kFirstEvent + kOutboxRowsParams;
   static const std::string kGate = absl::StrCat("(SELECT count(*) FROM bumped) = $", kCounts);
   static const std::string kSql = absl::StrCat(
       "WITH wanted AS ("
@@ -384,7 +355,7 @@ void SpotStore::WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite
       "  FROM locked l JOIN wanted w USING (commodity_id) "
       "  WHERE b.commodity_id = l.commodity_id AND b.version = w.version "
       "  RETURNING 1), ",
-      WriteCtes(kFirstWrite, kGate), ", ", EventCtes(kFirstEvent, kGate), " ",
+      WriteCtes(kFirstWrite, kGate), ", ", OutboxRowsCtes(kFirstEvent, kGate), " ",
       "SELECT spot_check(", kGate, ", 'a spot book was written by another process since this one last did'), ",
       "  spot_check((SELECT count(*) FROM filled) = $", kCounts + 1,
       ", 'a resting order the in-memory book filled is not open in the database'), ",
@@ -398,7 +369,7 @@ void SpotStore::WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite
     next_trade_seqs.push_back(b.next_trade_seq);
   }
   const BatchParams params = ParamsOf(orders, fills, trades);
-  const std::vector<std::string> e = EventParams(events);
+  const std::vector<std::string> e = OutboxRowsParams(events);
   const std::vector<std::string>& o = params.orders;
   const std::vector<std::string>& f = params.fills;
   const std::vector<std::string>& t = params.trades;
@@ -483,8 +454,8 @@ int64_t SpotStore::LastTradeSeq(pqxx::work& tx, const std::string& commodity_id)
 
 void SpotStore::WriteEvents(pqxx::work& tx, const std::vector<outbox::Event>& events) {
   if (events.empty()) return;
-  static const std::string kSql = absl::StrCat("WITH ", EventCtes(1, ""), " SELECT count(*) FROM notified");
-  const std::vector<std::string> e = EventParams(events);
+  static const std::string kSql = absl::StrCat("WITH ", OutboxRowsCtes(1, ""), " SELECT count(*) FROM notified");
+  const std::vector<std::string> e = OutboxRowsParams(events);
   tx.conn().prepare("spot_write_events", kSql);
   tx.exec_prepared("spot_write_events", e[0], e[1], e[2], e[3], e[4], e[5], e[6]);
 }

@@ -1,0 +1,25 @@
+#ifndef PTD_SERVICES_TRADING_STORE_OUTBOX_ROWS_H_
+#define PTD_SERVICES_TRADING_STORE_OUTBOX_ROWS_H_
+
+#include <string>
+#include <vector>
+
+#include "libs/outbox/outbox.h"
+
+// Many outbox events written by one statement (what outbox::Write does for one event, for many in one round
+// trip), for the statements of trading's group commits.
+namespace ptd::trading {
+
+// The events' columns as array parameters, in the order OutboxRowsCtes takes them.
+std::vector<std::string> OutboxRowsParams(const std::vector<outbox::Event>& events);
+constexpr int kOutboxRowsParams = 7;
+
+// The CTEs `events` (inserts the events, parameters from $`first`, in order: their ids, UUIDv7, are the
+// publishing order; only where `gate` holds, when it is not empty) and `notified` (wakes the relay when the
+// statement's transaction commits; a statement must read it, e.g. "(SELECT count(*) FROM notified)", or
+// PostgreSQL skips it).
+std::string OutboxRowsCtes(int first, const std::string& gate);
+
+}  // namespace ptd::trading
+
+#endif  // PTD_SERVICES_TRADING_STORE_OUTBOX_ROWS_H_
