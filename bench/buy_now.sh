@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Buy-now order placement (OrderService.PlaceOrder) end to end over gRPC — each order one transaction that takes
-# the quantity from the listing and writes the order, its audit row and its OrderPlaced outbox event,
-# synchronous commit, answered after its commit — next to pgbench -S and pgbench's default (TPC-B-like) TPS on
+# Buy-now order placement (OrderService.PlaceOrder) end to end over gRPC — each order takes its quantity from the
+# listing and writes the order, its audit row and its OrderPlaced outbox event, group-committed with the orders
+# queued meanwhile (services/trading/buy_now.h), synchronous commit, answered after its commit — next to
+# pgbench -S and pgbench's default (TPC-B-like) TPS on
 # the same PostgreSQL, in the same run. Starts its own PostgreSQL and Redis (tools/lib/servers.sh, through
 # bench/lib.sh) in a temporary folder and ptd-trading on them; prints the median of ROUNDS rounds of each.
 # Each round runs pgbench -S, pgbench, orders over all LISTINGS listings, then orders over the first
