@@ -94,7 +94,75 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(const PoolOptions& opt
   }
 }
 
+// The transaction that Pool::InTransaction is running on this thread, while its function runs; `outer` is the
+// one it interrupted (a function may run a transaction of another pool), so AfterCommit finds any of them.
+class CurrentTransaction {
+ public:
+  CurrentTransaction(const pqxx::transaction_base& tx, const Pool& pool) : tx_(&tx), pool_(&pool), outer_(current_) {
+    current_ = this;
+  }
+  ~CurrentTransaction() { current_ = outer_; }
+  CurrentTransaction(const CurrentTransaction&) = delete;
+  CurrentTransaction& operator=(const CurrentTransaction&) = delete;
+
+  static CurrentTransaction* Find(const pqxx::transaction_base& tx) {
+    CurrentTransaction* t = current_;
+    while (t != nullptr && t->tx_ != &tx) t = t->outer_;
+    return t;
+  }
+
+  const Pool& pool() const { return *pool_; }
+  bool Has(const void* key) const { return std::find(keys_.begin(), keys_.end(), key) != keys_.end(); }
+  void Add(const void* key, std::function<void()> fn) {
+    if (key != nullptr) keys_.push_back(key);
+    after_commit_.push_back(std::move(fn));
+  }
+  std::vector<std::function<void()>> TakeAfterCommit() { return std::move(after_commit_); }
+
+ private:
+  static thread_local CurrentTransaction* current_;
+
+  const pqxx::transaction_base* tx_;
+  const Pool* pool_;
+  CurrentTransaction* outer_;
+  std::vector<std::function<void()>> after_commit_;  // empty vectors allocate nothing
+  std::vector<const void*> keys_;                    // of AfterCommitOnce
+};
+
+thread_local CurrentTransaction* CurrentTransaction::current_ = nullptr;
+
+void RunAfterCommit(std::vector<std::function<void()>>& callbacks, const std::string& pool_name) {
+  for (std::function<void()>& fn : callbacks) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      log::Error("after-commit callback threw", {{"pool", pool_name}, {"error", e.what()}});
+    } catch (...) {
+      log::Error("after-commit callback threw", {{"pool", pool_name}, {"error", "a non-standard exception"}});
+    }
+  }
+}
+
 }  // namespace
+
+bool AfterCommit(const pqxx::transaction_base& tx, std::function<void()> fn) {
+  CurrentTransaction* current = CurrentTransaction::Find(tx);
+  if (current == nullptr) return false;
+  current->Add(nullptr, std::move(fn));
+  return true;
+}
+
+bool AfterCommitOnce(const pqxx::transaction_base& tx, const void* key, std::function<void()> fn) {
+  CurrentTransaction* current = CurrentTransaction::Find(tx);
+  if (current == nullptr) return false;
+  if (!current->Has(key)) current->Add(key, std::move(fn));
+  return true;
+}
+
+const Pool* PoolOf(const pqxx::transaction_base& tx) {
+  const CurrentTransaction* current = CurrentTransaction::Find(tx);
+  return current == nullptr ? nullptr : &current->pool();
+}
 
 absl::Status ToStatus(const std::exception& e) {
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
@@ -278,10 +346,11 @@ Pool::Attempt Pool::RunOnce(const std::function<absl::Status(pqxx::work&)>& fn, 
     pqxx::work tx(lease.connection());
     if (const char* set_isolation = SetIsolationSql(isolation)) tx.exec(set_isolation);
     began = true;
+    CurrentTransaction current(tx, *this);  // gone, with what AfterCommit registered, unless committed
     absl::Status status = fn(tx);
     if (!status.ok()) return {Attempt::kRolledBack, status};  // ~work rolls back
     tx.commit();
-    return {Attempt::kCommitted, absl::OkStatus()};
+    return {Attempt::kCommitted, absl::OkStatus(), current.TakeAfterCommit()};
   } catch (const pqxx::broken_connection& e) {
     lease.MarkBroken();
     return {began ? Attempt::kFailed : Attempt::kBrokenAtBegin, ToStatus(e)};
@@ -302,6 +371,7 @@ absl::Status Pool::InTransaction(const std::function<absl::Status(pqxx::work&)>&
     Attempt result = RunOnce(fn, isolation);
     if (result.outcome == Attempt::kCommitted) {
       metrics_->commit->Increment();
+      RunAfterCommit(result.after_commit, options_.name);  // the connection is back in the pool by now
       return absl::OkStatus();
     }
     if (result.outcome == Attempt::kBrokenAtBegin && !reconnected) {

@@ -28,6 +28,8 @@ class Registry;
 //     tx.exec_params("UPDATE listing SET state = $2 WHERE id = $1", id, "open");
 //     return absl::OkStatus();   // commit; any error status rolls back
 //   });
+//
+// Work that must wait for the commit (waking a relay, say) is registered from inside with AfterCommit.
 namespace ptd::pg {
 
 struct PoolOptions {
@@ -88,6 +90,7 @@ class Pool {
   struct Attempt {
     enum Outcome { kCommitted, kRolledBack, kFailed, kBrokenAtBegin } outcome;
     absl::Status status;
+    std::vector<std::function<void()>> after_commit{};  // when committed: what AfterCommit registered
   };
 
   Attempt RunOnce(const std::function<absl::Status(pqxx::work&)>& fn, Isolation isolation);
@@ -115,6 +118,26 @@ absl::Status ToStatus(const std::exception& e);
 
 // True for the statuses of serialization failures and deadlocks, which InTransaction retries.
 bool IsRetryable(const absl::Status& status);
+
+// Runs `fn` right after `tx` commits, when `tx` is the transaction of a Pool::InTransaction call running on
+// this thread (the function it was given, or anything that function calls). Callbacks run on the same thread,
+// in the order they were registered, after a successful commit and once the connection is back in the pool,
+// before InTransaction returns. They are dropped when the attempt rolls back, fails (its commit included) or
+// is retried; a retried attempt runs the function again, which registers them again. A callback must not
+// throw: one that does is logged and the others still run. A transaction that registers none allocates
+// nothing for them.
+//
+// Returns false, and registers nothing, when `tx` is no such transaction (one the caller began on a
+// connection of its own): there is no commit to wait for, and the caller must do without.
+bool AfterCommit(const pqxx::transaction_base& tx, std::function<void()> fn);
+
+// AfterCommit, at most once per transaction for each `key` (any address the caller owns): when a callback
+// with this key is already registered for `tx`, registers nothing and returns true.
+bool AfterCommitOnce(const pqxx::transaction_base& tx, const void* key, std::function<void()> fn);
+
+// The pool running `tx` (as for AfterCommit), or nullptr: for code that is handed only a transaction and
+// needs the pool's options, e.g. its schema, without asking the server.
+const Pool* PoolOf(const pqxx::transaction_base& tx);
 
 // ---- implementation details ----
 

@@ -210,6 +210,101 @@ TEST_CASE("pg: a transaction that keeps failing to serialize gives up with ABORT
   CHECK(absl::StrContains(status.message(), "3 attempts"));
 }
 
+TEST_CASE("pg: after-commit callbacks run in order once the commit succeeded, with the connection back in the pool") {
+  // One connection: a callback that runs a transaction of its own gets it only if it was given back.
+  auto pool = MakePool({.size = 1, .acquire_timeout = absl::Milliseconds(500)});
+  REQUIRE(Exec(*pool, "CREATE TABLE item (id int PRIMARY KEY)").ok());
+  const std::thread::id caller = std::this_thread::get_id();
+  std::vector<std::string> ran;
+
+  absl::Status status = pool->InTransaction([&](pqxx::work& tx) {
+    tx.exec("INSERT INTO item VALUES (1)");
+    CHECK(AfterCommit(tx, [&] {
+      ran.push_back("first, sees " + std::to_string(Count(*pool, "item")) + " item");
+      CHECK(std::this_thread::get_id() == caller);
+    }));
+    CHECK(AfterCommit(tx, [&] { ran.push_back("second"); }));
+    CHECK(ran.empty());
+    return absl::OkStatus();
+  });
+
+  REQUIRE(status.ok());
+  CHECK(ran == std::vector<std::string>{"first, sees 1 item", "second"});
+}
+
+TEST_CASE("pg: after-commit callbacks are dropped when the transaction rolls back, fails to commit or is retried") {
+  auto pool = MakePool({.max_attempts = 3});
+  REQUIRE(
+      Exec(*pool, "CREATE TABLE item (id int, CONSTRAINT one_each UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)").ok());
+  std::vector<std::string> ran;
+
+  absl::Status refused = pool->InTransaction([&](pqxx::work& tx) {
+    REQUIRE(AfterCommit(tx, [&] { ran.push_back("refused"); }));
+    return absl::FailedPreconditionError("not today");
+  });
+  CHECK(refused.code() == absl::StatusCode::kFailedPrecondition);
+
+  absl::Status threw = pool->InTransaction([&](pqxx::work& tx) -> absl::Status {
+    REQUIRE(AfterCommit(tx, [&] { ran.push_back("threw"); }));
+    throw std::runtime_error("oops in the handler");
+  });
+  CHECK(threw.code() == absl::StatusCode::kInternal);
+
+  absl::Status commit_failed = pool->InTransaction([&](pqxx::work& tx) {
+    tx.exec("INSERT INTO item VALUES (1), (1)");  // checked at commit
+    REQUIRE(AfterCommit(tx, [&] { ran.push_back("commit failed"); }));
+    return absl::OkStatus();
+  });
+  CHECK(commit_failed.code() == absl::StatusCode::kAlreadyExists);
+  CHECK(ran.empty());
+
+  int attempt = 0;
+  absl::Status retried = pool->InTransaction([&](pqxx::work& tx) -> absl::Status {
+    ++attempt;
+    REQUIRE(AfterCommit(tx, [&, attempt] { ran.push_back("attempt " + std::to_string(attempt)); }));
+    if (attempt < 3) throw pqxx::serialization_failure("could not serialize access (simulated)");
+    return absl::OkStatus();
+  });
+  CHECK(retried.ok());
+  CHECK(ran == std::vector<std::string>{"attempt 3"});
+}
+
+TEST_CASE("pg: AfterCommit knows only the transactions that pools run on this thread, nested ones included") {
+  const std::string url = FreshDatabase("pg");
+  auto outer_pool = MakePool({.url = url, .name = "outer"});
+  auto inner_pool = MakePool({.url = url, .name = "inner"});
+  static const char kKey = 0;
+  std::vector<std::string> ran;
+
+  {
+    pqxx::connection own(url);
+    pqxx::work own_tx(own);
+    CHECK_FALSE(AfterCommit(own_tx, [&] { ran.push_back("own"); }));
+    CHECK_FALSE(AfterCommitOnce(own_tx, &kKey, [&] { ran.push_back("own"); }));
+    CHECK(PoolOf(own_tx) == nullptr);
+    own_tx.commit();
+  }
+
+  absl::Status status = outer_pool->InTransaction([&](pqxx::work& outer) {
+    CHECK(PoolOf(outer) == outer_pool.get());
+    CHECK(AfterCommitOnce(outer, &kKey, [&] { ran.push_back("outer, once"); }));
+    CHECK(AfterCommitOnce(outer, &kKey, [&] { ran.push_back("outer, twice"); }));
+    absl::Status inner_status = inner_pool->InTransaction([&](pqxx::work& inner) {
+      CHECK(PoolOf(inner) == inner_pool.get());
+      CHECK(PoolOf(outer) == outer_pool.get());
+      CHECK(AfterCommitOnce(inner, &kKey, [&] { ran.push_back("inner, once"); }));  // its own keys
+      CHECK(AfterCommit(outer, [&] { ran.push_back("outer, from inner"); }));
+      return absl::OkStatus();
+    });
+    CHECK(inner_status.ok());
+    CHECK(ran == std::vector<std::string>{"inner, once"});
+    return absl::OkStatus();
+  });
+
+  REQUIRE(status.ok());
+  CHECK(ran == std::vector<std::string>{"inner, once", "outer, once", "outer, from inner"});
+}
+
 TEST_CASE("pg: a pool of two makes a third caller wait, then time out with RESOURCE_EXHAUSTED") {
   prometheus::Registry registry;
   auto pool = MakePool({.size = 2, .acquire_timeout = absl::Milliseconds(300), .name = "small"}, &registry);
