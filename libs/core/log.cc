@@ -1,7 +1,14 @@
 #include "libs/core/log.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
+#include <thread>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -9,10 +16,87 @@
 namespace ptd::log {
 namespace {
 
-std::mutex& OutputMutex() {
-  static std::mutex m;
-  return m;
-}
+// Lines are written to stdout in batches (see log.h): appended to a buffer, which a background thread writes
+// out, each write no sooner than kFlushGap after the one before, so that under load a write carries many lines.
+// A warn or error line, a full buffer, Flush() and the process's exit write everything buffered at once.
+constexpr auto kFlushGap = std::chrono::milliseconds(10);
+constexpr size_t kFlushBytes = 256 << 10;
+
+class Sink {
+ public:
+  void Append(std::string_view line, bool now) {
+    std::unique_lock lock(mu_);
+    buffer_.append(line);
+    if (now || stopped_ || buffer_.size() >= kFlushBytes) {
+      lock.unlock();
+      Flush();
+      return;
+    }
+    if (!started_) {
+      started_ = true;
+      flusher_ = std::thread([this] { Run(); });
+      std::atexit([] { TheSink().Stop(); });
+    }
+    if (buffer_.size() == line.size()) wake_.notify_one();
+  }
+
+  // Writes what is buffered, in order with every other batch.
+  void Flush() {
+    std::lock_guard write_lock(write_mu_);
+    std::string batch;
+    {
+      std::lock_guard lock(mu_);
+      batch.swap(buffer_);
+    }
+    WriteAll(batch);
+  }
+
+  // At exit: stops the background thread and writes what is left; later lines are written at once.
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopped_ = true;
+    }
+    wake_.notify_one();
+    if (flusher_.joinable()) flusher_.join();
+    Flush();
+  }
+
+  static Sink& TheSink() {
+    static Sink* sink = new Sink();  // never destroyed: static destructors may still log
+    return *sink;
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (!stopped_) {
+      wake_.wait(lock, [&] { return stopped_ || !buffer_.empty(); });
+      lock.unlock();
+      Flush();
+      std::this_thread::sleep_for(kFlushGap);
+      lock.lock();
+    }
+  }
+
+  static void WriteAll(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::write(STDOUT_FILENO, bytes.data(), bytes.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // stdout is gone: nothing else to do with a log line
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::string buffer_;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::mutex write_mu_;  // keeps batches in order
+  std::thread flusher_;
+};
+
 std::string& ServiceName() {
   static std::string name;
   return name;
@@ -66,10 +150,10 @@ void Write(Level level, std::string_view msg, const nlohmann::json& fields) {
   if (level < MinLevel()) return;
   std::string line = Format(level, msg, fields);
   line.push_back('\n');
-  std::lock_guard<std::mutex> lock(OutputMutex());
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fflush(stdout);
+  Sink::TheSink().Append(line, /*now=*/level >= Level::kWarn);
 }
+
+void Flush() { Sink::TheSink().Flush(); }
 
 const std::string& CurrentRequestId() { return current_request_id; }
 

@@ -9,6 +9,12 @@
 // Structured logs: one JSON object a line on stdout, e.g.
 //   {"ts":"2026-11-25T13:46:13.123Z","level":"info","service":"trading","request_id":"…","msg":"listing created","listing_id":"…"}
 // The request id is the calling thread's current one (set by the server's interceptor for each call).
+//
+// Lines are written in batches: debug and info lines are buffered and written by a background thread, at once
+// when it is idle and then at most every 10 ms, so a busy service makes one write(2) for many lines instead of
+// one each (a write per line under a process-wide lock cost a quarter of trading's order throughput). A warn or
+// error line is written at once, with everything buffered before it, as is everything at exit and on Flush().
+// A process killed outright (SIGKILL, a crash) loses at most its last 10 ms of info lines.
 namespace ptd::log {
 
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
@@ -24,6 +30,9 @@ inline void Debug(std::string_view msg, const nlohmann::json& fields = nullptr) 
 inline void Info(std::string_view msg, const nlohmann::json& fields = nullptr) { Write(Level::kInfo, msg, fields); }
 inline void Warn(std::string_view msg, const nlohmann::json& fields = nullptr) { Write(Level::kWarn, msg, fields); }
 inline void Error(std::string_view msg, const nlohmann::json& fields = nullptr) { Write(Level::kError, msg, fields); }
+
+// Writes the buffered lines now (before an intentional abort, or in tests).
+void Flush();
 
 // Formats a line without writing it (for tests and for custom sinks).
 std::string Format(Level level, std::string_view msg, const nlohmann::json& fields);
