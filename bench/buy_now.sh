@@ -10,7 +10,7 @@
 #
 #   bench/buy_now.sh [BUILD_DIR]              (default: build; needs ptd-trading and buy_now_load built)
 #
-# Settings (environment): ROUNDS=3 CLIENTS=16 RUN_SECONDS=15 LISTINGS=1000 SELLERS=100 HOT_LISTINGS=1
+# Settings (environment): ROUNDS=3 CLIENTS=16 RUN_SECONDS=15 LISTINGS=1000 SELLERS=100 HOT_LISTINGS=1 LOG_LEVEL=info
 # SCALE=16 (pgbench -i scale factor; pgbench advises at least one branch per client, else it measures
 # contention on the branch rows). STATEMENTS=1 also prints trading's costliest statements (pg_stat_statements)
 # after the last round.
@@ -66,7 +66,7 @@ spread_ops=$(bench_median <"$dir/spread")
 echo
 bench_machine
 echo "load average (1, 5, 15 min): $load_before before, $load_after after"
-echo "settings: $clients clients, ${seconds}s per run, median of $rounds rounds, pgbench scale $scale, buy now from $listings listings of $sellers sellers"
+echo "settings: $clients clients, ${seconds}s per run, trading log level ${LOG_LEVEL:-info}, median of $rounds rounds, pgbench scale $scale, buy now from $listings listings of $sellers sellers"
 printf '%-62s %12s\n' "workload" "per second"
 printf '%-62s %12.0f\n' "pgbench -S (select only)" "$select_tps"
 printf '%-62s %12.0f\n' "pgbench default (TPC-B-like)" "$tpcb_tps"

@@ -6,7 +6,8 @@
 #   bench_start_servers NAME SCALE    PostgreSQL and Redis under /tmp/ptd-NAME.XXXXXX ($bench_dir, removed at
 #                                     exit), pgbench's tables at SCALE; sets $pg (psql and pgbench flags).
 #                                     STATEMENTS=1 preloads pg_stat_statements.
-#   bench_start_trading BUILD         ptd-trading on them, internal token "bench"; sets $grpc_port
+#   bench_start_trading BUILD         ptd-trading on them, internal token "bench", log level LOG_LEVEL (default
+#                                     info, as deployed: two lines an order); sets $grpc_port
 #   bench_pgbench CLIENTS SECONDS     pgbench -S, then pgbench's default script; their TPS appended to
 #                                     $bench_dir/select and $bench_dir/tpcb
 #   bench_tps < pgbench-output        the TPS figure
@@ -61,7 +62,7 @@ bench_start_trading() {
   grpc_port=$(_ptd_free_port)
   "$build/services/trading/ptd-trading" --grpc-address="127.0.0.1:$grpc_port" --metrics-address= \
     --pg-url="$PTD_PG_URL" --redis-url="$PTD_REDIS_URL" --internal-token=bench --pg-pool-size=32 \
-    --log-level=warn >"$bench_dir/trading.log" 2>&1 &
+    --log-level="${LOG_LEVEL:-info}" >"$bench_dir/trading.log" 2>&1 &
   bench_trading_pid=$!
   for _ in $(seq 1 200); do
     (exec 3<>"/dev/tcp/127.0.0.1/$grpc_port") 2>/dev/null && break

@@ -6,7 +6,7 @@
 #
 #   bench/spot_orders.sh [BUILD_DIR]          (default: build; needs ptd-trading and spot_orders_load built)
 #
-# Settings (environment): ROUNDS=3 CLIENTS=16 RUN_SECONDS=15 COMMODITIES=4 SCALE=16 (pgbench -i scale factor;
+# Settings (environment): ROUNDS=3 CLIENTS=16 RUN_SECONDS=15 COMMODITIES=4 LOG_LEVEL=info SCALE=16 (pgbench -i scale factor;
 # pgbench advises at least one branch per client, else it measures contention on the branch rows).
 # STATEMENTS=1 also prints trading's costliest statements (pg_stat_statements) after the last round.
 set -euo pipefail
@@ -42,7 +42,7 @@ spot_ops=$(bench_median <"$dir/spot")
 echo
 bench_machine
 echo "load average (1, 5, 15 min): $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after"
-echo "settings: $clients clients, ${seconds}s per run, median of $rounds rounds, pgbench scale $scale, spot orders over $commodities commodities"
+echo "settings: $clients clients, ${seconds}s per run, trading log level ${LOG_LEVEL:-info}, median of $rounds rounds, pgbench scale $scale, spot orders over $commodities commodities"
 printf '%-62s %12s\n' "workload" "per second"
 printf '%-62s %12.0f\n' "pgbench -S (select only)" "$select_tps"
 printf '%-62s %12.0f\n' "pgbench default (TPC-B-like)" "$tpcb_tps"
