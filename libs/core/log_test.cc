@@ -124,7 +124,7 @@ TEST_CASE("log: lines of many threads are written whole, each thread's in order"
   CHECK(lines == 8 * 2000);
 }
 
-TEST_CASE("log: an info line is written soon without a flush; a warn line at once, after the lines before it") {
+TEST_CASE("log: an info line is written soon without a flush, and a warn line at once, after the lines before it") {
   CapturedStdout captured;
   ptd::log::Info("first");
   bool seen = false;
