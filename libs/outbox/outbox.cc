@@ -6,9 +6,14 @@
 namespace ptd::outbox {
 namespace {
 
-// One round trip: the insert, and a notification that PostgreSQL delivers only if the transaction commits
-// (and only once per transaction, however many events it writes).
+// When a relay of this process is woken after the commit (WakeLocalRelaysAfterCommit): no notification.
 constexpr char kInsertSql[] = R"sql(
+INSERT INTO outbox (id, stream, type, aggregate_id, tenant_id, payload, request_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7))sql";
+
+// When no relay runs in this process: one round trip for the insert and a notification that PostgreSQL delivers
+// only if the transaction commits (and only once per transaction, however many events it writes).
+constexpr char kInsertAndNotifySql[] = R"sql(
 WITH inserted AS (
   INSERT INTO outbox (id, stream, type, aggregate_id, tenant_id, payload, request_id)
   VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -22,7 +27,8 @@ absl::Status Write(pqxx::work& tx, const Event& event) {
   if (event.stream.empty()) return absl::InvalidArgumentError("event stream must not be empty");
   if (event.type.empty()) return absl::InvalidArgumentError("event type must not be empty");
   try {
-    tx.exec_params(kInsertSql, event.id.empty() ? NewId() : event.id, event.stream, event.type, event.aggregate_id,
+    const char* sql = WakeLocalRelaysAfterCommit(tx) ? kInsertSql : kInsertAndNotifySql;
+    tx.exec_params(sql, event.id.empty() ? NewId() : event.id, event.stream, event.type, event.aggregate_id,
                    event.tenant_id, pqxx::binarystring(event.payload), event.request_id);
     return absl::OkStatus();
   } catch (const std::exception& e) {

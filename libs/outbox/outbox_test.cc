@@ -223,6 +223,134 @@ TEST_CASE("outbox: a committed Write wakes a listening relay without waiting for
   relay.Stop();
 }
 
+// A session LISTENing on the outbox's channel, as the relay of another process does.
+class ChannelListener {
+ public:
+  ChannelListener(const std::string& url, const std::string& schema)
+      : connection_(url), receiver_(connection_, NotifyChannel(schema), &received_) {}
+
+  // Whether a notification came (since the last call), waiting up to `timeout` for one.
+  bool Notified(std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (received_ == 0 && std::chrono::steady_clock::now() < until) {
+      const auto us =
+          std::chrono::duration_cast<std::chrono::microseconds>(until - std::chrono::steady_clock::now()).count();
+      connection_.await_notification(std::max<int64_t>(0, us) / 1000000, std::max<int64_t>(0, us) % 1000000);
+    }
+    const bool notified = received_ > 0;
+    received_ = 0;
+    return notified;
+  }
+
+ private:
+  struct Receiver : pqxx::notification_receiver {
+    Receiver(pqxx::connection& connection, const std::string& channel, int* received)
+        : pqxx::notification_receiver(connection, channel), received(received) {}
+    void operator()(const std::string&, int) override { ++*received; }
+    int* received;
+  };
+
+  int received_ = 0;
+  pqxx::connection connection_;
+  Receiver receiver_;
+};
+
+// Inserts an event with SQL of its own, which neither notifies nor wakes a relay (as trading's batches do,
+// which then wake the relay themselves).
+void InsertQuietly(World& world, int n) {
+  world.Exec("INSERT INTO outbox (id, stream, type, payload) VALUES ('" + NewId() + "', '" + world.stream +
+             "', 'ptd.test.v1.Thing', 'quiet " + std::to_string(n) + "')");
+}
+
+TEST_CASE("outbox: with a relay of the outbox in this process, a committed Write wakes it directly, without NOTIFY") {
+  World world;
+  ChannelListener other_process(world.url, world.schema);
+  world.WriteEvents(1);
+  CHECK(other_process.Notified(std::chrono::seconds(5)));  // no relay yet: notified
+  // Polling every 10 s: only a wake explains an event published sooner.
+  Relay relay(world.pool(), world.redis(), {.interval = absl::Seconds(10)});
+  relay.Start();
+  REQUIRE(WaitFor([&] { return world.StreamLength() == 1; }));  // its first round read the outbox before...
+
+  const auto start = std::chrono::steady_clock::now();
+  world.WriteEvents(3, 3);  // ... this commit
+  REQUIRE(WaitFor([&] { return world.StreamLength() == 4; }, std::chrono::seconds(5)));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  CHECK_FALSE(other_process.Notified(std::chrono::milliseconds(300)));
+
+  relay.Stop();
+  world.WriteEvents(1);
+  CHECK(other_process.Notified(std::chrono::seconds(5)));  // stopped: notified again
+}
+
+TEST_CASE("outbox: a relay of the same schema on another URL counts as another process's and is woken by NOTIFY") {
+  World world;
+  auto elsewhere = pg::Pool::Create(
+      {.url = world.url + "?application_name=another_process", .schema = world.schema, .name = "elsewhere"}, nullptr);
+  REQUIRE(elsewhere.ok());
+  ChannelListener other_process(world.url, world.schema);
+  InsertQuietly(world, 0);
+  Relay relay(**elsewhere, world.redis(), {.interval = absl::Seconds(10)});
+  relay.Start();
+  REQUIRE(WaitFor([&] { return world.StreamLength() == 1; }));  // past its first round
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // now listening
+  CHECK(LocalRelayRunning(**elsewhere));
+  CHECK_FALSE(LocalRelayRunning(world.pool()));
+
+  const auto start = std::chrono::steady_clock::now();
+  world.WriteEvents(1);
+  REQUIRE(WaitFor([&] { return world.StreamLength() == 2; }, std::chrono::seconds(5)));
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  CHECK(other_process.Notified(std::chrono::seconds(1)));
+  relay.Stop();
+}
+
+TEST_CASE("outbox: WakeLocalRelays wakes the started relays of a pool's outbox, for rows written by SQL of one's own") {
+  World world;
+  auto same_outbox = pg::Pool::Create({.url = world.url, .schema = world.schema, .name = "second"}, nullptr);
+  auto other_schema = pg::Pool::Create({.url = world.url, .schema = "public", .name = "public"}, nullptr);
+  REQUIRE(same_outbox.ok());
+  REQUIRE(other_schema.ok());
+  Relay relay(world.pool(), world.redis(), {.interval = absl::Seconds(10), .listen = false});
+  CHECK_FALSE(LocalRelayRunning(world.pool()));
+  CHECK_FALSE(WakeLocalRelays(world.pool()));
+
+  InsertQuietly(world, 0);
+  relay.Start();
+  REQUIRE(WaitFor([&] { return world.StreamLength() == 1; }));  // past its first round
+  CHECK(LocalRelayRunning(world.pool()));
+  CHECK(LocalRelayRunning(**same_outbox));
+  CHECK_FALSE(LocalRelayRunning(**other_schema));
+
+  InsertQuietly(world, 1);
+  CHECK_FALSE(WaitFor([&] { return world.StreamLength() == 2; }, std::chrono::seconds(1)));  // nothing woke it
+  CHECK_FALSE(WakeLocalRelays(**other_schema));
+  CHECK_FALSE(WaitFor([&] { return world.StreamLength() == 2; }, std::chrono::milliseconds(300)));
+  CHECK(WakeLocalRelays(**same_outbox));
+  CHECK(WaitFor([&] { return world.StreamLength() == 2; }, std::chrono::seconds(2)));
+
+  relay.Stop();
+  CHECK_FALSE(LocalRelayRunning(world.pool()));
+  CHECK_FALSE(WakeLocalRelays(world.pool()));
+}
+
+TEST_CASE("outbox: a woken relay that finds another relay holding the lock passes the wake on with a NOTIFY") {
+  World world;
+  ChannelListener lock_holder(world.url, world.schema);
+  Relay relay(world.pool(), world.redis(), {.interval = absl::Seconds(10)});
+  relay.Start();
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = world.pool().OpenConnection();
+  REQUIRE(connection.ok());
+  pqxx::work other(**connection);
+  other.exec("SELECT pg_advisory_xact_lock(hashtextextended('ptd.outbox.relay:' || current_schema(), 0))");
+
+  world.WriteEvents(1);  // wakes the relay, which finds the lock taken
+
+  CHECK(lock_holder.Notified(std::chrono::seconds(5)));
+  CHECK(world.StreamLength() == 0);
+  relay.Stop();
+}
+
 TEST_CASE("outbox: the relay reports published and pending events") {
   World world;
   world.WriteEvents(3, 3);

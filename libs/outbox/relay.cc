@@ -1,16 +1,23 @@
 #include "libs/outbox/relay.h"
 
+#include <poll.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -35,6 +42,13 @@ ORDER BY id
 LIMIT $1
 FOR UPDATE SKIP LOCKED)sql";
 enum Column { kId, kStream, kType, kAggregateId, kTenantId, kPayload, kRequestId };
+// After a wake by a writer of this process found no rows: when another relay (another replica's) holds the lock,
+// its round may have read the rows before that writer committed, and nothing else wakes it; a notification
+// does, once its round ends. Notifies no one when this relay holds the lock; nor when the other relay let it go
+// in between, which leaves the rows to a later round (at most `interval` later): rare, the gap is one round trip.
+constexpr char kPassOnWakeSql[] = R"sql(
+SELECT pg_notify('ptd_outbox.' || current_schema(), '')
+WHERE NOT pg_try_advisory_xact_lock(hashtextextended('ptd.outbox.relay:' || current_schema(), 0)))sql";
 constexpr char kMarkPublishedSql[] = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::text[])";
 constexpr char kPendingSql[] = R"sql(
 SELECT stream, count(*), extract(epoch FROM now() - min(created_at))::float8
@@ -86,6 +100,69 @@ int64_t FaultFromEnvironment(const char* name) {
 
 }  // namespace
 
+// The relays of this process between Start and Stop, by their pool's URL and schema, for the writers of this
+// process to wake (outbox.h). Typically one; so a list, scanned without allocating.
+class LocalRelays {
+ public:
+  static void Add(Relay* relay) {
+    State& state = Get();
+    std::lock_guard lock(state.mu);
+    const pg::PoolOptions& options = relay->pool_.options();
+    state.relays.push_back({.url = options.url, .schema = options.schema, .relay = relay});
+    state.count.store(state.relays.size(), std::memory_order_release);
+  }
+
+  static void Remove(Relay* relay) {
+    State& state = Get();
+    std::lock_guard lock(state.mu);
+    std::erase_if(state.relays, [&](const Entry& e) { return e.relay == relay; });
+    state.count.store(state.relays.size(), std::memory_order_release);
+  }
+
+  // Wakes the relays of this outbox when `wake`; whether there is one.
+  static bool Find(const pg::PoolOptions& options, bool wake) {
+    State& state = Get();
+    if (state.count.load(std::memory_order_acquire) == 0) return false;  // no lock taken in processes without one
+    std::lock_guard lock(state.mu);
+    bool found = false;
+    for (const Entry& e : state.relays) {
+      if (e.url != options.url || e.schema != options.schema) continue;
+      found = true;
+      if (!wake) break;
+      e.relay->Wake();  // under state.mu: Remove, so Stop, waits for it
+    }
+    return found;
+  }
+
+ private:
+  struct Entry {
+    std::string url;
+    std::string schema;
+    Relay* relay;
+  };
+  struct State {
+    std::mutex mu;
+    std::vector<Entry> relays;
+    std::atomic<size_t> count{0};
+  };
+  // Never destroyed: a relay may stop during static destruction.
+  static State& Get() {
+    static State* state = new State;
+    return *state;
+  }
+};
+
+bool LocalRelayRunning(const pg::Pool& pool) { return LocalRelays::Find(pool.options(), /*wake=*/false); }
+
+bool WakeLocalRelays(const pg::Pool& pool) { return LocalRelays::Find(pool.options(), /*wake=*/true); }
+
+bool WakeLocalRelaysAfterCommit(const pqxx::transaction_base& tx) {
+  const pg::Pool* pool = pg::PoolOf(tx);
+  if (pool == nullptr || !LocalRelayRunning(*pool)) return false;
+  static const char kWakeKey = 0;  // one wake per transaction, however many events it writes
+  return pg::AfterCommitOnce(tx, &kWakeKey, [pool] { WakeLocalRelays(*pool); });
+}
+
 struct Relay::Metrics {
   std::shared_ptr<prometheus::Registry> own_registry;  // when the caller gave none
   prometheus::Family<prometheus::Counter>* published;
@@ -131,13 +208,18 @@ class Relay::Listener {
     return listener;
   }
 
-  // Waits up to `timeout` for a notification. Throws pqxx::broken_connection when the connection is lost.
-  bool Wait(absl::Duration timeout) {
-    // Never negative: libpqxx 6.4 turns (0 s, -1,500 us) into poll(..., -1), a wait without end. The caller's
-    // remainder is negative when the thread lost the CPU between its check and this call; the relay then
-    // slept until the next event, and Stop() (so the service's shutdown after SIGTERM) waited with it.
-    const int64_t us = std::max<int64_t>(0, absl::ToInt64Microseconds(timeout));
-    if (connection_->await_notification(us / 1000000, us % 1000000) > 0) return true;
+  // Waits up to `timeout` for a notification; returns false without one after the timeout or when `wake_fd`
+  // became readable. Throws pqxx::broken_connection when the connection is lost.
+  bool Wait(absl::Duration timeout, int wake_fd) {
+    if (connection_->get_notifs() > 0) return true;  // already read from the socket
+    // Never negative: poll(..., -1) is a wait without end. The caller's remainder is negative when the thread
+    // lost the CPU between its check and this call; the relay then slept until the next event, and Stop() (so
+    // the service's shutdown after SIGTERM) waited with it. Rounded up, so as not to spin before the deadline.
+    const int64_t ms = std::clamp<int64_t>((absl::ToInt64Microseconds(timeout) + 999) / 1000, 0, INT_MAX);
+    pollfd fds[] = {{.fd = connection_->sock(), .events = POLLIN, .revents = 0},
+                    {.fd = wake_fd, .events = POLLIN, .revents = 0}};  // poll skips a negative fd
+    ::poll(fds, 2, static_cast<int>(ms));
+    if (connection_->get_notifs() > 0) return true;
     if (!connection_->is_open()) throw pqxx::broken_connection("listener connection lost");
     return false;
   }
@@ -164,11 +246,18 @@ Relay::Relay(pg::Pool& pool, redis::Client& redis, RelayOptions options, prometh
   }
   crash_after_xadds_ = FaultFromEnvironment("PTD_FAULT_RELAY_CRASH_AFTER_XADD");
   if (options_.max_stream_length > 0) max_stream_length_ = absl::StrCat(options_.max_stream_length);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) log::Warn("outbox relay has no eventfd, waits in slices", {{"errno", errno}});
 }
 
-Relay::~Relay() { Stop(); }
+Relay::~Relay() {
+  Stop();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
 
-absl::StatusOr<int> Relay::PublishOnce() {
+absl::StatusOr<int> Relay::PublishOnce() { return Publish(/*woken=*/false); }
+
+absl::StatusOr<int> Relay::Publish(bool woken) {
   std::lock_guard run(run_mu_);
   std::map<std::string, int> published_by_stream;
   absl::Status redis_error;
@@ -178,6 +267,7 @@ absl::StatusOr<int> Relay::PublishOnce() {
     redis_error = absl::OkStatus();
     const pqxx::result rows = tx.exec_params(kLockAndSelectSql, options_.batch_size);
     batch_rows = static_cast<int>(rows.size());
+    if (rows.empty() && woken) tx.exec(kPassOnWakeSql);
     size_t to_send = rows.size();
     if (crash_after_xadds_ > 0) to_send = std::min<size_t>(to_send, crash_after_xadds_ - xadds_);
     if (to_send == 0) return absl::OkStatus();
@@ -274,31 +364,59 @@ void Relay::DeleteOldPublished() {
 }
 
 void Relay::Start() {
-  std::lock_guard lock(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { Run(); });
+  {
+    std::lock_guard lock(mu_);
+    if (thread_.joinable()) return;
+    stopping_ = false;
+    thread_ = std::thread([this] { Run(); });
+  }
+  LocalRelays::Add(this);  // outside mu_: LocalRelays' lock comes first (it calls Wake under it)
 }
 
 void Relay::Stop() {
+  LocalRelays::Remove(this);  // first: once it returns, no writer calls Wake() any more
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   wake_.notify_all();
+  SignalWakeFd();
   if (thread_.joinable()) thread_.join();
+}
+
+void Relay::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    // Already woken: signalled by that wake, so under a steady flow of commits about once a round.
+    if (std::exchange(woken_, true)) return;
+  }
+  wake_.notify_all();
+  SignalWakeFd();
+}
+
+void Relay::SignalWakeFd() {
+  const uint64_t one = 1;
+  // Fails only when the counter is full, which leaves the eventfd readable: as good.
+  if (wake_fd_ >= 0 && ::write(wake_fd_, &one, sizeof one) < 0) return;
+}
+
+void Relay::DrainWakeFd() {
+  uint64_t count = 0;
+  if (wake_fd_ >= 0 && ::read(wake_fd_, &count, sizeof count) < 0) return;  // EAGAIN: nothing to drain
 }
 
 void Relay::Run() {
   log::Info("outbox relay started", {{"schema", pool_.options().schema}});
   absl::Status last_error;
   while (true) {
+    bool woken = false;
     {
       std::lock_guard lock(mu_);
       if (stopping_) break;
+      woken = std::exchange(woken_, false);  // a wake from now on is for the next round
     }
     const absl::Time started = absl::Now();
-    absl::StatusOr<int> published = PublishOnce();
+    absl::StatusOr<int> published = Publish(woken);
     if (!published.ok() && published.status() != last_error) {
       log::Warn("outbox relay failed, will retry", {{"error", published.status().ToString()}});
     }
@@ -314,7 +432,7 @@ void Relay::Run() {
   log::Info("outbox relay stopped", {{"schema", pool_.options().schema}});
 }
 
-// Sleeps up to `interval`; a NOTIFY from a committed Write, or Stop(), ends it early.
+// Sleeps up to `interval`; Wake(), a NOTIFY from a committed Write of another process, or Stop() ends it early.
 void Relay::WaitForWork() {
   const absl::Time until = absl::Now() + options_.interval;
   if (options_.listen && listener_ == nullptr) {
@@ -327,20 +445,23 @@ void Relay::WaitForWork() {
     listen_failed_ = !listener.ok();
   }
   std::unique_lock lock(mu_);
-  while (!stopping_ && absl::Now() < until) {
+  while (!stopping_ && !woken_ && absl::Now() < until) {
     if (listener_ == nullptr) {
       wake_.wait_for(lock, absl::ToChronoMilliseconds(until - absl::Now()));
       continue;
     }
-    // Short slices, so that Stop() is noticed soon.
     lock.unlock();
     bool notified = false;
     try {
-      notified = listener_->Wait(std::min(until - absl::Now(), absl::Milliseconds(100)));
+      // Wake() and Stop() make wake_fd_ readable; without it, short slices, so that they are noticed soon.
+      const absl::Duration left = until - absl::Now();
+      notified = listener_->Wait(wake_fd_ >= 0 ? left : std::min(left, absl::Milliseconds(100)), wake_fd_);
     } catch (const std::exception& e) {
       log::Warn("outbox relay listener lost", {{"error", e.what()}});
       listener_.reset();
     }
+    // Before looking at woken_: Wake() sets it before it signals, so a signal drained here is never lost.
+    DrainWakeFd();
     lock.lock();
     if (notified) return;
   }

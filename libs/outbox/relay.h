@@ -21,9 +21,10 @@ namespace ptd::outbox {
 
 struct RelayOptions {
   int batch_size = 100;  // rows per transaction
-  // The background thread looks for new rows this often, and at once when a Write commits (LISTEN/NOTIFY).
+  // The background thread looks for new rows this often, and at once when a Write commits: woken directly by
+  // writers of this process, by NOTIFY from those of others (see "Waking" below).
   absl::Duration interval = absl::Milliseconds(500);
-  bool listen = true;  // false: polling only
+  bool listen = true;  // false: no LISTEN (writers of this process still wake the relay)
   // After a round that was not full, the next one starts no sooner than this after it started, even when a
   // notification comes earlier. Under a steady flow of small commits (trading's spot orders commit hundreds
   // of times a second) a round then carries the events of several commits: fewer transactions, statements and
@@ -55,6 +56,13 @@ struct RelayOptions {
 // event while an earlier one of its own failed. The rows after a failed XADD are sent again next round
 // (duplicates of those that made it).
 //
+// Waking: a started relay is registered in this process under its pool's URL and schema, and writers of the
+// same outbox in this process (outbox::Write, WakeLocalRelays) wake it directly after their commit instead of
+// sending a NOTIFY, which would make their commits wait for each other (outbox.h). It still LISTENs, for the
+// writers of other processes. With several replicas, the relay that a writer woke may find the lock taken by
+// another process's relay, whose round may have begun before the commit; it then NOTIFYs in its own round,
+// so that the lock holder, which was not woken, runs another round.
+//
 // Metrics, in `registry` (nullable; must outlive the relay): ptd_outbox_published_total{stream},
 // ptd_outbox_pending{stream} (unpublished rows), ptd_outbox_oldest_pending_seconds. Counting the pending rows
 // scans them, so the two gauges are refreshed at most once per pending_metrics_interval while events flow,
@@ -78,15 +86,24 @@ class Relay {
   absl::StatusOr<int> PublishOnce();
 
   // Runs PublishOnce on a background thread until Stop(): back to back while batches come out full, else
-  // after `interval` or a notification (but not before min_round_gap). Errors are logged and retried after
-  // `interval`.
+  // after `interval`, a wake by a writer of this process or a notification (but not before min_round_gap).
+  // Errors are logged and retried after `interval`. From Start to Stop, writers of this process wake it
+  // directly (see "Waking").
   void Start();
   void Stop();
 
  private:
   struct Metrics;
   class Listener;
+  friend class LocalRelays;  // relay.cc: the started relays of this process, which call Wake()
 
+  // A writer of this process committed rows: the next round starts without waiting for `interval`.
+  void Wake();
+  void SignalWakeFd();
+  void DrainWakeFd();
+  // PublishOnce; `woken`: the round follows a Wake(), so it passes the wake on (NOTIFY) when another relay
+  // holds the lock.
+  absl::StatusOr<int> Publish(bool woken);
   void Run();
   void WaitForWork();
   void RefreshPendingMetrics();
@@ -113,6 +130,9 @@ class Relay {
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool woken_ = false;  // by Wake() since the last round began
+  // Readable after Wake() or Stop(), so that a wait on the listener's socket ends at once (an eventfd).
+  int wake_fd_ = -1;
 };
 
 }  // namespace ptd::outbox
