@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/core/log.h"
+#include "libs/outbox/outbox.h"
 #include "services/trading/domain/orders.h"
 #include "services/trading/mapping.h"
 #include "services/trading/order_service.h"
@@ -35,8 +36,8 @@ absl::Status CheckPurchase(const Listing& listing, const Caller& caller, const v
     return InvalidField("quantity.unit", absl::StrCat("must be the listing's unit '", listing.available.unit, "'"));
   }
   if (qty < listing.min_order.milli) {
-    return InvalidField("quantity.milli",
-                        absl::StrCat("must be at least the listing's minimum order ", FormatQuantity(listing.min_order)));
+    return InvalidField("quantity.milli", absl::StrCat("must be at least the listing's minimum order ",
+                                                       FormatQuantity(listing.min_order)));
   }
   if (qty > available_milli) {
     return absl::FailedPreconditionError(absl::StrCat("not enough available: the listing has less than ",
@@ -115,8 +116,7 @@ BuyNowCommitter::~BuyNowCommitter() {
 std::optional<absl::StatusOr<v1::Order>> BuyNowCommitter::Place(const Caller& caller,
                                                                 const v1::PlaceOrderRequest& request,
                                                                 const std::string& request_hash) {
-  Pending p{.caller = caller, .request = request, .request_hash = request_hash,
-            .request_id = log::CurrentRequestId()};
+  Pending p{.caller = caller, .request = request, .request_hash = request_hash, .request_id = log::CurrentRequestId()};
   std::unique_lock lock(mu_);
   if (stopping_) return std::nullopt;
   queue_.push_back(&p);
@@ -252,7 +252,11 @@ void BuyNowCommitter::WriteBatch(const std::vector<Pending*>& batch) {
     if (it == slots.end() || it->second.taken == 0) continue;
     takes.push_back({.listing_id = id, .version = it->second.listing.version, .quantity_milli = it->second.taken});
   }
-  OrderStore::WritePlacedAlone(tx, takes, rows, events);
+  // The relay of this process is woken after the commit rather than by a NOTIFY, which would hold a lock
+  // that makes every writer's commit wait for this one's (libs/outbox/outbox.h).
+  const bool notify = !outbox::LocalRelayRunning(pool_);
+  OrderStore::WritePlacedAlone(tx, takes, rows, events, notify);
+  if (!notify) outbox::WakeLocalRelays(pool_);
   for (size_t i = 0; i < placed.size(); ++i) placed[i]->answer = std::move(rows[i].order);
 }
 

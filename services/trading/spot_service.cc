@@ -849,7 +849,11 @@ bool SpotMarketService::CommitAlone(const std::vector<Pending*>& batch) {
       }
       pqxx::nontransaction tx(*alone_connection_);
       const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
-      SpotStore::WriteAlone(tx, book_writes, writes.orders, writes.fills, now, writes.trades, writes.events);
+      // The relay of this process is woken after the commit rather than by a NOTIFY, which would hold a lock
+      // that makes every writer's commit wait for this one's (libs/outbox/outbox.h).
+      const bool notify = !outbox::LocalRelayRunning(pool_);
+      SpotStore::WriteAlone(tx, book_writes, writes.orders, writes.fills, now, writes.trades, writes.events, notify);
+      if (!notify) outbox::WakeLocalRelays(pool_);
     } catch (const pqxx::broken_connection& e) {
       alone_connection_.reset();
       status = pg::ToStatus(e);

@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/pg/array.h"
-#include "services/trading/store/outbox_rows.h"
 #include "services/trading/mapping.h"
+#include "services/trading/store/outbox_rows.h"
 
 namespace ptd::trading {
 namespace {
@@ -99,8 +99,8 @@ void LoadHistory(pqxx::work& tx, v1::Order& order) {
 
 absl::StatusOr<v1::Order> OrderStore::Get(pqxx::work& tx, const std::string& tenant_id, const std::string& order_id,
                                           bool for_update) {
-  static const std::string kSql = absl::StrCat("SELECT ", kOrderColumns,
-                                               " FROM orders WHERE order_id = $1 AND $2 IN (buyer_tenant_id, seller_tenant_id)");
+  static const std::string kSql = absl::StrCat(
+      "SELECT ", kOrderColumns, " FROM orders WHERE order_id = $1 AND $2 IN (buyer_tenant_id, seller_tenant_id)");
   static const std::string kSqlForUpdate = kSql + " FOR UPDATE";
   pqxx::result r = tx.exec_params(for_update ? kSqlForUpdate : kSql, order_id, tenant_id);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("order ", order_id, " not found"));
@@ -146,7 +146,8 @@ v1::Order OrderStore::Insert(pqxx::work& tx, const v1::Order& o, const v1::Order
 }
 
 void OrderStore::WritePlacedAlone(pqxx::nontransaction& tx, const std::vector<ListingTake>& takes,
-                                  const std::vector<PlacedOrderRow>& orders, const std::vector<outbox::Event>& events) {
+                                  const std::vector<PlacedOrderRow>& orders, const std::vector<outbox::Event>& events,
+                                  bool notify) {
   // `locked` takes the listings' row locks in id order (two batches never wait for each other in a cycle);
   // `taken` then moves only the listings still at the version the batch read. Every insert waits for that
   // (the gate) and writes nothing unless all were taken; the final SELECT then fails the statement, so that
@@ -156,41 +157,52 @@ void OrderStore::WritePlacedAlone(pqxx::nontransaction& tx, const std::vector<Li
   constexpr int kFirstEvent = kFirstOrder + kOrderParams;
   constexpr int kCount = kFirstEvent + kOutboxRowsParams;
   static const std::string kGate = absl::StrCat("(SELECT count(*) FROM taken) = $", kCount);
-  static const std::string kSql = absl::StrCat(
-      "WITH wanted AS ("
-      "  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w (listing_id, version, take_milli)), "
-      "locked AS ("
-      "  SELECT l.listing_id FROM listings l JOIN wanted w USING (listing_id) ORDER BY l.listing_id FOR UPDATE OF l), "
-      "taken AS ("
-      "  UPDATE listings l SET available_milli = l.available_milli - w.take_milli, version = l.version + 1, "
-      "    updated_at = now() "
-      "  FROM locked k JOIN wanted w USING (listing_id) "
-      "  WHERE l.listing_id = k.listing_id AND l.version = w.version AND l.available_milli >= w.take_milli "
-      "  RETURNING 1), "
-      "o AS ("
-      "  SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], "
-      "    $11::bigint[], $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], "
-      "    $18::text[], $19::text[], $20::bigint[]) "
-      "    AS o (order_id, buyer_tenant_id, seller_tenant_id, listing_id, commodity_id, goods, unit, quantity_milli, "
-      "    currency, unit_price_minor, total_minor, delivery, payment, idempotency_key, request_hash, subject, "
-      "    created_us)), "
-      "new_orders AS ("
-      "  INSERT INTO orders (order_id, buyer_tenant_id, seller_tenant_id, listing_id, commodity_id, goods, unit, "
-      "    quantity_milli, currency, unit_price_minor, total_minor, state, version, delivery, payment, "
-      "    idempotency_key, request_hash, created_at, updated_at) "
-      "  SELECT order_id, buyer_tenant_id, seller_tenant_id, listing_id, commodity_id, goods::jsonb, unit, "
-      "    quantity_milli, currency, unit_price_minor, total_minor, ", static_cast<int>(v1::PLACED), ", 1, "
-      "    delivery::jsonb, payment::jsonb, idempotency_key, request_hash, "
-      "    to_timestamp(created_us::double precision / 1e6), to_timestamp(created_us::double precision / 1e6) "
-      "  FROM o WHERE ", kGate, " RETURNING 1), "
-      "new_transitions AS ("
-      "  INSERT INTO order_transitions (order_id, seq, from_state, to_state, action, tenant_id, subject, note, at) "
-      "  SELECT order_id, 1, NULL, ", static_cast<int>(v1::PLACED), ", NULL, buyer_tenant_id, subject, '', "
-      "    to_timestamp(created_us::double precision / 1e6) "
-      "  FROM o WHERE ", kGate, " RETURNING 1), ",
-      OutboxRowsCtes(kFirstEvent, kGate), " ",
-      "SELECT spot_check(", kGate, ", 'a listing changed since the batch read it'), "
-      "  (SELECT count(*) FROM new_orders), (SELECT count(*) FROM new_transitions), (SELECT count(*) FROM notified)");
+  auto sql = [](bool notify) {
+    return absl::StrCat(
+        "WITH wanted AS ("
+        "  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w (listing_id, version, take_milli)), "
+        "locked AS ("
+        "  SELECT l.listing_id FROM listings l JOIN wanted w USING (listing_id) ORDER BY l.listing_id FOR UPDATE OF "
+        "l), "
+        "taken AS ("
+        "  UPDATE listings l SET available_milli = l.available_milli - w.take_milli, version = l.version + 1, "
+        "    updated_at = now() "
+        "  FROM locked k JOIN wanted w USING (listing_id) "
+        "  WHERE l.listing_id = k.listing_id AND l.version = w.version AND l.available_milli >= w.take_milli "
+        "  RETURNING 1), "
+        "o AS ("
+        "  SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], "
+        "    $11::bigint[], $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], "
+        "    $18::text[], $19::text[], $20::bigint[]) "
+        "    AS o (order_id, buyer_tenant_id, seller_tenant_id, listing_id, commodity_id, goods, unit, quantity_milli, "
+        "    currency, unit_price_minor, total_minor, delivery, payment, idempotency_key, request_hash, subject, "
+        "    created_us)), "
+        "new_orders AS ("
+        "  INSERT INTO orders (order_id, buyer_tenant_id, seller_tenant_id, listing_id, commodity_id, goods, unit, "
+        "    quantity_milli, currency, unit_price_minor, total_minor, state, version, delivery, payment, "
+        "    idempotency_key, request_hash, created_at, updated_at) "
+        "  SELECT order_id, buyer_tenant_id, seller_tenant_id, listing_id, commodity_id, goods::jsonb, unit, "
+        "    quantity_milli, currency, unit_price_minor, total_minor, ",
+        static_cast<int>(v1::PLACED),
+        ", 1, "
+        "    delivery::jsonb, payment::jsonb, idempotency_key, request_hash, "
+        "    to_timestamp(created_us::double precision / 1e6), to_timestamp(created_us::double precision / 1e6) "
+        "  FROM o WHERE ",
+        kGate,
+        " RETURNING 1), "
+        "new_transitions AS ("
+        "  INSERT INTO order_transitions (order_id, seq, from_state, to_state, action, tenant_id, subject, note, at) "
+        "  SELECT order_id, 1, NULL, ",
+        static_cast<int>(v1::PLACED),
+        ", NULL, buyer_tenant_id, subject, '', "
+        "    to_timestamp(created_us::double precision / 1e6) "
+        "  FROM o WHERE ",
+        kGate, " RETURNING 1), ", OutboxRowsCtes(kFirstEvent, kGate, notify), " ", "SELECT spot_check(", kGate,
+        ", 'a listing changed since the batch read it'), "
+        "  (SELECT count(*) FROM new_orders), (SELECT count(*) FROM new_transitions), (SELECT count(*) FROM notified)");
+  };
+  static const std::string kSql[] = {sql(false), sql(true)};
+  static constexpr const char* kName[] = {"order_write_placed_alone_quiet", "order_write_placed_alone"};
   std::vector<std::string> listing_ids, order_ids, buyers, sellers, order_listings, commodities, goods, units,
       currencies, deliveries, payments, keys, hashes, subjects;
   std::vector<int64_t> versions, take_millis, quantities, unit_prices, totals, created;
@@ -222,8 +234,8 @@ void OrderStore::WritePlacedAlone(pqxx::nontransaction& tx, const std::vector<Li
   const std::vector<std::string> e = OutboxRowsParams(events);
   using pg::NumberArray;
   using pg::TextArray;
-  tx.conn().prepare("order_write_placed_alone", kSql);
-  tx.exec_prepared("order_write_placed_alone", TextArray(listing_ids), NumberArray(versions), NumberArray(take_millis),
+  tx.conn().prepare(kName[notify], kSql[notify]);
+  tx.exec_prepared(kName[notify], TextArray(listing_ids), NumberArray(versions), NumberArray(take_millis),
                    TextArray(order_ids), TextArray(buyers), TextArray(sellers), TextArray(order_listings),
                    TextArray(commodities), TextArray(goods), TextArray(units), NumberArray(quantities),
                    TextArray(currencies), NumberArray(unit_prices), NumberArray(totals), TextArray(deliveries),
@@ -249,15 +261,15 @@ void OrderStore::AddTransition(pqxx::work& tx, const std::string& order_id, cons
                  t.tenant_id(), t.subject(), t.note(), Micros(t.time()));
 }
 
-std::vector<v1::Order> OrderStore::List(pqxx::work& tx, const std::string& tenant_id,
-                                        v1::ListOrdersRequest::Role role, v1::OrderState state, const Page& page) {
-  static const std::string kSql = absl::StrCat(
-      "SELECT ", kOrderColumns, " FROM orders WHERE ",
-      "(($2 IN (0, 1) AND buyer_tenant_id = $1) OR ($2 IN (0, 2) AND seller_tenant_id = $1)) ",
-      "AND ($3 = 0 OR state = $3) AND ($4 = '' OR order_id < $4) ORDER BY order_id DESC LIMIT $5");
+std::vector<v1::Order> OrderStore::List(pqxx::work& tx, const std::string& tenant_id, v1::ListOrdersRequest::Role role,
+                                        v1::OrderState state, const Page& page) {
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kOrderColumns, " FROM orders WHERE ",
+                   "(($2 IN (0, 1) AND buyer_tenant_id = $1) OR ($2 IN (0, 2) AND seller_tenant_id = $1)) ",
+                   "AND ($3 = 0 OR state = $3) AND ($4 = '' OR order_id < $4) ORDER BY order_id DESC LIMIT $5");
   std::vector<v1::Order> out;
-  for (const auto& r : tx.exec_params(kSql, tenant_id, static_cast<int>(role), static_cast<int>(state), page.after_id,
-                                      page.size + 1)) {
+  for (const auto& r :
+       tx.exec_params(kSql, tenant_id, static_cast<int>(role), static_cast<int>(state), page.after_id, page.size + 1)) {
     out.push_back(OrderFromRow(r));
   }
   return out;
@@ -317,8 +329,8 @@ v1::Quote QuoteFromRow(const pqxx::row& r) {
 absl::StatusOr<v1::Rfq> RfqStore::Get(pqxx::work& tx, const std::string& tenant_id, const std::string& rfq_id,
                                       bool for_update) {
   // Open RFQs are public (sellers quote on them); a closed or awarded one is its buyer's.
-  static const std::string kSql = absl::StrCat("SELECT ", kRfqColumns, " FROM rfqs WHERE rfq_id = $1 AND ",
-                                               "(buyer_tenant_id = $2 OR state = 1)");
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kRfqColumns, " FROM rfqs WHERE rfq_id = $1 AND ", "(buyer_tenant_id = $2 OR state = 1)");
   static const std::string kSqlForUpdate = kSql + " FOR UPDATE";
   pqxx::result r = tx.exec_params(for_update ? kSqlForUpdate : kSql, rfq_id, tenant_id);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("rfq ", rfq_id, " not found"));
@@ -356,10 +368,10 @@ void RfqStore::Award(pqxx::work& tx, const std::string& rfq_id, const std::strin
 
 std::vector<v1::Rfq> RfqStore::List(pqxx::work& tx, const std::string& tenant_id, bool mine,
                                     const std::string& commodity_id, const Page& page) {
-  static const std::string kSql = absl::StrCat(
-      "SELECT ", kRfqColumns, " FROM rfqs WHERE ",
-      "(($2 AND buyer_tenant_id = $1) OR (NOT $2 AND state = 1 AND closes_at > now())) ",
-      "AND ($3 = '' OR commodity_id = $3) AND ($4 = '' OR rfq_id < $4) ORDER BY rfq_id DESC LIMIT $5");
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kRfqColumns, " FROM rfqs WHERE ",
+                   "(($2 AND buyer_tenant_id = $1) OR (NOT $2 AND state = 1 AND closes_at > now())) ",
+                   "AND ($3 = '' OR commodity_id = $3) AND ($4 = '' OR rfq_id < $4) ORDER BY rfq_id DESC LIMIT $5");
   std::vector<v1::Rfq> out;
   for (const auto& r : tx.exec_params(kSql, tenant_id, mine, commodity_id, page.after_id, page.size + 1)) {
     out.push_back(RfqFromRow(r));
@@ -402,9 +414,9 @@ void QuoteStore::SetState(pqxx::work& tx, const std::string& quote_id, v1::Quote
 
 std::vector<v1::Quote> QuoteStore::ListForRfq(pqxx::work& tx, const std::string& rfq_id,
                                               const std::string& seller_tenant_id) {
-  static const std::string kSql = absl::StrCat("SELECT ", kQuoteColumns,
-                                               " FROM quotes WHERE rfq_id = $1 AND ($2 = '' OR seller_tenant_id = $2) ",
-                                               "ORDER BY quote_id");
+  static const std::string kSql =
+      absl::StrCat("SELECT ", kQuoteColumns, " FROM quotes WHERE rfq_id = $1 AND ($2 = '' OR seller_tenant_id = $2) ",
+                   "ORDER BY quote_id");
   std::vector<v1::Quote> out;
   for (const auto& r : tx.exec_params(kSql, rfq_id, seller_tenant_id)) out.push_back(QuoteFromRow(r));
   return out;

@@ -2,10 +2,9 @@
 #define PTD_SERVICES_TRADING_STORE_ORDER_STORE_H_
 
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/status/statusor.h"
 #include "libs/outbox/outbox.h"
@@ -38,8 +37,11 @@ class OrderStore {
   // listings (row locks in listing id order), the orders, their first transitions and `events`. Throws, and
   // nothing is written, when a listing is no longer at the version the batch read or has less than it takes
   // (a check fails the statement), or when the database refuses a row (a repeated idempotency key).
+  // `notify`: whether the statement wakes the relay with a NOTIFY; when false, the caller wakes it after the
+  // commit (outbox::WakeLocalRelays).
   static void WritePlacedAlone(pqxx::nontransaction& tx, const std::vector<ListingTake>& takes,
-                               const std::vector<PlacedOrderRow>& orders, const std::vector<outbox::Event>& events);
+                               const std::vector<PlacedOrderRow>& orders, const std::vector<outbox::Event>& events,
+                               bool notify);
   static absl::StatusOr<v1::Order> Get(pqxx::work& tx, const std::string& tenant_id, const std::string& order_id,
                                        bool for_update = false);
   // The order a buyer created under `idempotency_key`, with the hash of that request.

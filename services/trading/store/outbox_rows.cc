@@ -21,16 +21,16 @@ std::vector<std::string> OutboxRowsParams(const std::vector<outbox::Event>& even
           pg::TextArray(tenants), pg::TextArray(payloads), pg::TextArray(request_ids)};
 }
 
-std::string OutboxRowsCtes(int first, const std::string& gate) {
+std::string OutboxRowsCtes(int first, const std::string& gate, bool notify) {
   auto arg = [&](int i) { return absl::StrCat("$", first + i); };
   return absl::StrCat(
       "events AS ("
       "  INSERT INTO outbox (id, stream, type, aggregate_id, tenant_id, payload, request_id) "
-      "  SELECT * FROM unnest(", arg(0), "::text[], ", arg(1), "::text[], ", arg(2), "::text[], ", arg(3),
-      "::text[], ", arg(4), "::text[], ", arg(5), "::bytea[], ", arg(6), "::text[])",
-      gate.empty() ? "" : absl::StrCat(" WHERE ", gate),
-      "  RETURNING 1), "
-      "notified AS (SELECT pg_notify('ptd_outbox.' || current_schema(), '') FROM events LIMIT 1)");
+      "  SELECT * FROM unnest(",
+      arg(0), "::text[], ", arg(1), "::text[], ", arg(2), "::text[], ", arg(3), "::text[], ", arg(4), "::text[], ",
+      arg(5), "::bytea[], ", arg(6), "::text[])", gate.empty() ? "" : absl::StrCat(" WHERE ", gate), "  RETURNING 1), ",
+      notify ? "notified AS (SELECT pg_notify('ptd_outbox.' || current_schema(), '') FROM events LIMIT 1)"
+             : "notified AS (SELECT 1 WHERE false)");
 }
 
 }  // namespace ptd::trading

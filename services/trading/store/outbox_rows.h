@@ -15,10 +15,12 @@ std::vector<std::string> OutboxRowsParams(const std::vector<outbox::Event>& even
 constexpr int kOutboxRowsParams = 7;
 
 // The CTEs `events` (inserts the events, parameters from $`first`, in order: their ids, UUIDv7, are the
-// publishing order; only where `gate` holds, when it is not empty) and `notified` (wakes the relay when the
-// statement's transaction commits; a statement must read it, e.g. "(SELECT count(*) FROM notified)", or
-// PostgreSQL skips it).
-std::string OutboxRowsCtes(int first, const std::string& gate);
+// publishing order; only where `gate` holds, when it is not empty) and `notified` (when `notify`, wakes the
+// relays of other processes when the statement's transaction commits; a statement must read it, e.g.
+// "(SELECT count(*) FROM notified)", or PostgreSQL skips it). Without `notify` it is empty, and the caller
+// wakes the relay of this process after the commit (outbox::WakeLocalRelays, outbox::WakeLocalRelaysAfterCommit):
+// a NOTIFY would make the commits of all writers wait for each other (libs/outbox/outbox.h).
+std::string OutboxRowsCtes(int first, const std::string& gate, bool notify);
 
 }  // namespace ptd::trading
 

@@ -152,9 +152,8 @@ LockedBooks SpotStore::LockBooks(pqxx::work& tx, const std::vector<BookToLock>& 
   out.earlier.resize(tenant_keys.size());
   for (const auto& row : r) {
     if (row[0].as<int>() == 0) {
-      out.books[row[1].as<std::string>()] = {.version = row[2].as<int64_t>(),
-                                             .first_seq = row[3].as<int64_t>(),
-                                             .next_trade_seq = row[6].as<int64_t>()};
+      out.books[row[1].as<std::string>()] = {
+          .version = row[2].as<int64_t>(), .first_seq = row[3].as<int64_t>(), .next_trade_seq = row[6].as<int64_t>()};
     } else {
       out.earlier[row[2].as<size_t>() - 1] = EarlierOrder{row[4].as<std::string>(), row[5].as<std::string>()};
     }
@@ -240,9 +239,9 @@ BatchParams ParamsOf(const std::vector<NewSpotOrder>& orders, const std::vector<
                  TextArray(keys), TextArray(hashes), TextArray(creators), NumberArray(created), NumberArray(updated)},
       .fills = {TextArray(maker_books), NumberArray(maker_seqs), NumberArray(fill_quantities)},
       .trades = {TextArray(trade_ids), NumberArray(trade_seqs), TextArray(trade_books), TextArray(trade_currencies),
-                 NumberArray(trade_prices), TextArray(trade_units), NumberArray(trade_quantities),
-                 NumberArray(amounts), TextArray(buy_orders), TextArray(sell_orders), TextArray(buyers),
-                 TextArray(sellers), NumberArray(aggressors), TextArray(takers), NumberArray(executed)},
+                 NumberArray(trade_prices), TextArray(trade_units), NumberArray(trade_quantities), NumberArray(amounts),
+                 TextArray(buy_orders), TextArray(sell_orders), TextArray(buyers), TextArray(sellers),
+                 NumberArray(aggressors), TextArray(takers), NumberArray(executed)},
   };
 }
 
@@ -264,27 +263,37 @@ std::string WriteCtes(int first, const std::string& gate) {
       "    o.quantity_milli, o.filled_milli, o.status, o.cancel_reason, o.idempotency_key, o.request_hash, "
       "    o.created_by, to_timestamp(o.created_us::double precision / 1e6), "
       "    to_timestamp(o.updated_us::double precision / 1e6) "
-      "  FROM unnest(", arg(0), "::text[], ", arg(1), "::text[], ", arg(2), "::text[], ", arg(3), "::bigint[], ",
-      arg(4), "::smallint[], ", arg(5), "::smallint[], ", arg(6), "::text[], ", arg(7), "::bigint[], ", arg(8),
-      "::text[], ", arg(9), "::bigint[], ", arg(10), "::bigint[], ", arg(11), "::smallint[], ", arg(12),
-      "::smallint[], ", arg(13), "::text[], ", arg(14), "::text[], ", arg(15), "::text[], ", arg(16), "::bigint[], ",
-      arg(17), "::bigint[]) "
+      "  FROM unnest(",
+      arg(0), "::text[], ", arg(1), "::text[], ", arg(2), "::text[], ", arg(3), "::bigint[], ", arg(4),
+      "::smallint[], ", arg(5), "::smallint[], ", arg(6), "::text[], ", arg(7), "::bigint[], ", arg(8), "::text[], ",
+      arg(9), "::bigint[], ", arg(10), "::bigint[], ", arg(11), "::smallint[], ", arg(12), "::smallint[], ", arg(13),
+      "::text[], ", arg(14), "::text[], ", arg(15), "::text[], ", arg(16), "::bigint[], ", arg(17),
+      "::bigint[]) "
       "    AS o (order_id, tenant_id, commodity_id, seq, side, type, currency, price_minor, unit, quantity_milli, "
       "    filled_milli, status, cancel_reason, idempotency_key, request_hash, created_by, created_us, "
-      "    updated_us)", where_gate, "), "
+      "    updated_us)",
+      where_gate,
+      "), "
       "filled AS ("
       "  UPDATE spot_orders o SET filled_milli = o.filled_milli + f.quantity_milli, "
       "    status = CASE WHEN o.filled_milli + f.quantity_milli = o.quantity_milli THEN 2 ELSE 1 END, "
-      "    updated_at = to_timestamp(", arg(18), "::double precision / 1e6) "
-      "  FROM unnest(", arg(19), "::text[], ", arg(20), "::bigint[], ", arg(21), "::bigint[]) "
+      "    updated_at = to_timestamp(",
+      arg(18),
+      "::double precision / 1e6) "
+      "  FROM unnest(",
+      arg(19), "::text[], ", arg(20), "::bigint[], ", arg(21),
+      "::bigint[]) "
       "    AS f (commodity_id, seq, quantity_milli) "
-      "  WHERE o.commodity_id = f.commodity_id AND o.seq = f.seq AND o.status = 1", and_gate,
+      "  WHERE o.commodity_id = f.commodity_id AND o.seq = f.seq AND o.status = 1",
+      and_gate,
       "  RETURNING 1), "
       "trades_in AS ("
-      "  SELECT * FROM unnest(", arg(22), "::text[], ", arg(23), "::bigint[], ", arg(24), "::text[], ", arg(25),
-      "::text[], ", arg(26), "::bigint[], ", arg(27), "::text[], ", arg(28), "::bigint[], ", arg(29), "::bigint[], ",
-      arg(30), "::text[], ", arg(31), "::text[], ", arg(32), "::text[], ", arg(33), "::text[], ", arg(34),
-      "::smallint[], ", arg(35), "::text[], ", arg(36), "::bigint[]) "
+      "  SELECT * FROM unnest(",
+      arg(22), "::text[], ", arg(23), "::bigint[], ", arg(24), "::text[], ", arg(25), "::text[], ", arg(26),
+      "::bigint[], ", arg(27), "::text[], ", arg(28), "::bigint[], ", arg(29), "::bigint[], ", arg(30), "::text[], ",
+      arg(31), "::text[], ", arg(32), "::text[], ", arg(33), "::text[], ", arg(34), "::smallint[], ", arg(35),
+      "::text[], ", arg(36),
+      "::bigint[]) "
       "    AS t (trade_id, seq, commodity_id, currency, price_minor, unit, quantity_milli, amount_minor, "
       "    buy_order_id, sell_order_id, buyer_tenant_id, seller_tenant_id, aggressor_side, taker_order_id, "
       "    executed_us)), "
@@ -295,10 +304,10 @@ std::string WriteCtes(int first, const std::string& gate) {
       "  SELECT t.trade_id, t.seq, t.commodity_id, t.currency, t.price_minor, t.unit, t.quantity_milli, "
       "    t.amount_minor, t.buy_order_id, t.sell_order_id, t.buyer_tenant_id, t.seller_tenant_id, "
       "    t.aggressor_side, t.taker_order_id, to_timestamp(t.executed_us::double precision / 1e6) "
-      "  FROM trades_in t", where_gate, ")");
+      "  FROM trades_in t",
+      where_gate, ")");
 }
 constexpr int kWriteParams = 18 + 1 + 3 + 15;
-
 
 }  // namespace
 
@@ -307,22 +316,23 @@ absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::vector<NewSpotOrde
                                    const std::vector<SpotTradeRow>& trades) {
   if (orders.empty() && fills.empty() && trades.empty()) return absl::OkStatus();
   // The books' rows are locked by this transaction (LockBooks): their trade numbering moves on here.
-  static const std::string kSql = absl::StrCat(
-      "WITH ", WriteCtes(1, ""), ", "
-      "tape AS ("
-      "  UPDATE spot_books b SET next_trade_seq = m.next "
-      "  FROM (SELECT commodity_id, max(seq) + 1 AS next FROM trades_in GROUP BY commodity_id) m "
-      "  WHERE b.commodity_id = m.commodity_id AND b.next_trade_seq < m.next) "
-      "SELECT count(*) FROM filled");
+  static const std::string kSql =
+      absl::StrCat("WITH ", WriteCtes(1, ""),
+                   ", "
+                   "tape AS ("
+                   "  UPDATE spot_books b SET next_trade_seq = m.next "
+                   "  FROM (SELECT commodity_id, max(seq) + 1 AS next FROM trades_in GROUP BY commodity_id) m "
+                   "  WHERE b.commodity_id = m.commodity_id AND b.next_trade_seq < m.next) "
+                   "SELECT count(*) FROM filled");
   const BatchParams params = ParamsOf(orders, fills, trades);
   tx.conn().prepare("spot_write_batch", kSql);
   const std::vector<std::string>& o = params.orders;
   const std::vector<std::string>& f = params.fills;
   const std::vector<std::string>& t = params.trades;
-  pqxx::result r = tx.exec_prepared(
-      "spot_write_batch", o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11], o[12], o[13],
-      o[14], o[15], o[16], o[17], absl::ToUnixMicros(now), f[0], f[1], f[2], t[0], t[1], t[2], t[3], t[4], t[5], t[6],
-      t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14]);
+  pqxx::result r =
+      tx.exec_prepared("spot_write_batch", o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11],
+                       o[12], o[13], o[14], o[15], o[16], o[17], absl::ToUnixMicros(now), f[0], f[1], f[2], t[0], t[1],
+                       t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14]);
   const size_t makers_filled = r[0][0].as<size_t>();
   if (makers_filled != fills.size()) {
     return absl::InternalError(absl::StrCat("the in-memory books matched ", fills.size(),
@@ -333,7 +343,8 @@ absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::vector<NewSpotOrde
 
 void SpotStore::WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite>& books,
                            const std::vector<NewSpotOrder>& orders, const std::vector<SpotFill>& fills, absl::Time now,
-                           const std::vector<SpotTradeRow>& trades, const std::vector<outbox::Event>& events) {
+                           const std::vector<SpotTradeRow>& trades, const std::vector<outbox::Event>& events,
+                           bool notify) {
   // `locked` takes the row locks in commodity id order (as LockBooks does); `bumped` then moves only the books
   // still at the version the memory reflects. Every write below waits for that (the gate), and writes
   // nothing unless all books were bumped; the final SELECT then fails the statement, so that nothing of it
@@ -343,23 +354,27 @@ void SpotStore::WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite
   constexpr int kFirstEvent = kFirstWrite + kWriteParams;
   constexpr int kCounts = kFirstEvent + kOutboxRowsParams;
   static const std::string kGate = absl::StrCat("(SELECT count(*) FROM bumped) = $", kCounts);
-  static const std::string kSql = absl::StrCat(
-      "WITH wanted AS ("
-      "  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) "
-      "    AS w (commodity_id, version, next_seq, next_trade_seq)), "
-      "locked AS ("
-      "  SELECT b.commodity_id FROM spot_books b JOIN wanted w USING (commodity_id) "
-      "  ORDER BY b.commodity_id FOR UPDATE OF b), "
-      "bumped AS ("
-      "  UPDATE spot_books b SET version = b.version + 1, next_seq = w.next_seq, next_trade_seq = w.next_trade_seq "
-      "  FROM locked l JOIN wanted w USING (commodity_id) "
-      "  WHERE b.commodity_id = l.commodity_id AND b.version = w.version "
-      "  RETURNING 1), ",
-      WriteCtes(kFirstWrite, kGate), ", ", OutboxRowsCtes(kFirstEvent, kGate), " ",
-      "SELECT spot_check(", kGate, ", 'a spot book was written by another process since this one last did'), ",
-      "  spot_check((SELECT count(*) FROM filled) = $", kCounts + 1,
-      ", 'a resting order the in-memory book filled is not open in the database'), ",
-      "  (SELECT count(*) FROM notified)");
+  auto sql = [](bool notify) {
+    return absl::StrCat(
+        "WITH wanted AS ("
+        "  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) "
+        "    AS w (commodity_id, version, next_seq, next_trade_seq)), "
+        "locked AS ("
+        "  SELECT b.commodity_id FROM spot_books b JOIN wanted w USING (commodity_id) "
+        "  ORDER BY b.commodity_id FOR UPDATE OF b), "
+        "bumped AS ("
+        "  UPDATE spot_books b SET version = b.version + 1, next_seq = w.next_seq, next_trade_seq = w.next_trade_seq "
+        "  FROM locked l JOIN wanted w USING (commodity_id) "
+        "  WHERE b.commodity_id = l.commodity_id AND b.version = w.version "
+        "  RETURNING 1), ",
+        WriteCtes(kFirstWrite, kGate), ", ", OutboxRowsCtes(kFirstEvent, kGate, notify), " ", "SELECT spot_check(",
+        kGate, ", 'a spot book was written by another process since this one last did'), ",
+        "  spot_check((SELECT count(*) FROM filled) = $", kCounts + 1,
+        ", 'a resting order the in-memory book filled is not open in the database'), ",
+        "  (SELECT count(*) FROM notified)");
+  };
+  static const std::string kSql[] = {sql(false), sql(true)};
+  static constexpr const char* kName[] = {"spot_write_alone_quiet", "spot_write_alone"};
   std::vector<std::string> ids;
   std::vector<int64_t> versions, next_seqs, next_trade_seqs;
   for (const BookWrite& b : books) {
@@ -373,8 +388,8 @@ void SpotStore::WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite
   const std::vector<std::string>& o = params.orders;
   const std::vector<std::string>& f = params.fills;
   const std::vector<std::string>& t = params.trades;
-  tx.conn().prepare("spot_write_alone", kSql);
-  tx.exec_prepared("spot_write_alone", TextArray(ids), NumberArray(versions), NumberArray(next_seqs),
+  tx.conn().prepare(kName[notify], kSql[notify]);
+  tx.exec_prepared(kName[notify], TextArray(ids), NumberArray(versions), NumberArray(next_seqs),
                    NumberArray(next_trade_seqs), o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10],
                    o[11], o[12], o[13], o[14], o[15], o[16], o[17], absl::ToUnixMicros(now), f[0], f[1], f[2], t[0],
                    t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14], e[0], e[1],
@@ -454,10 +469,15 @@ int64_t SpotStore::LastTradeSeq(pqxx::work& tx, const std::string& commodity_id)
 
 void SpotStore::WriteEvents(pqxx::work& tx, const std::vector<outbox::Event>& events) {
   if (events.empty()) return;
-  static const std::string kSql = absl::StrCat("WITH ", OutboxRowsCtes(1, ""), " SELECT count(*) FROM notified");
+  auto sql = [](bool notify) {
+    return absl::StrCat("WITH ", OutboxRowsCtes(1, "", notify), " SELECT count(*) FROM notified");
+  };
+  static const std::string kSql[] = {sql(false), sql(true)};
+  static constexpr const char* kName[] = {"spot_write_events_quiet", "spot_write_events"};
+  const bool notify = !outbox::WakeLocalRelaysAfterCommit(tx);
   const std::vector<std::string> e = OutboxRowsParams(events);
-  tx.conn().prepare("spot_write_events", kSql);
-  tx.exec_prepared("spot_write_events", e[0], e[1], e[2], e[3], e[4], e[5], e[6]);
+  tx.conn().prepare(kName[notify], kSql[notify]);
+  tx.exec_prepared(kName[notify], e[0], e[1], e[2], e[3], e[4], e[5], e[6]);
 }
 
 }  // namespace ptd::trading

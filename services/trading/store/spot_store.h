@@ -174,9 +174,12 @@ class SpotStore {
   // outbox events as WriteBatch and WriteEvents do. Throws (and nothing is written) when a book has another
   // version (another process wrote to it: SQLSTATE PTD01), a maker is not open (PTD01), or on any other
   // error (an idempotency key used before: unique violation). A broken connection leaves the outcome unknown.
+  // `notify`: whether the statement wakes the relay with a NOTIFY; when false, the caller wakes it after the
+  // commit (outbox::WakeLocalRelays).
   static void WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite>& books,
                          const std::vector<NewSpotOrder>& orders, const std::vector<SpotFill>& fills, absl::Time now,
-                         const std::vector<SpotTradeRow>& trades, const std::vector<outbox::Event>& events);
+                         const std::vector<SpotTradeRow>& trades, const std::vector<outbox::Event>& events,
+                         bool notify);
   // NOT_FOUND when absent or another tenant's.
   static absl::StatusOr<SpotOrderRow> GetOrder(pqxx::work& tx, const std::string& tenant_id,
                                                const std::string& order_id);
@@ -197,7 +200,7 @@ class SpotStore {
 
   // ---- events ----
   // Inserts the events into the service's outbox in one statement, in order, and wakes the relay on commit:
-  // what outbox::Write does for one event (same table, same notification), for many in one round trip.
+  // what outbox::Write does for one event (same table, same wake), for many in one round trip.
   static void WriteEvents(pqxx::work& tx, const std::vector<outbox::Event>& events);
 };
 
