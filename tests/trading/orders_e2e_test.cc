@@ -315,7 +315,8 @@ TEST_CASE("orders: a buy-now batch whose listing changed, or whose connection br
       for (int i = 0; i < 250 && waiting == 0; ++i) {
         pqxx::nontransaction q(admin);
         waiting = q.exec(std::string("SELECT ") + (terminate ? "pg_terminate_backend(pid)" : "pid") +
-                         " FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH wanted AS%' "
+                         " FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                         "AND query LIKE 'WITH wanted AS%' "
                          "AND pid <> pg_backend_pid()")
                       .size();
         if (waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));

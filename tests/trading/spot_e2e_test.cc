@@ -627,7 +627,8 @@ TEST_CASE("spot: when a one-statement batch loses its connection, the batch is c
   for (int i = 0; i < 200 && terminated == 0; ++i) {
     pqxx::nontransaction q(admin);
     terminated = q.exec(
-                      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                      "AND wait_event_type = 'Lock' "
                       "AND query LIKE 'WITH wanted AS%' AND pid <> pg_backend_pid()")
                      .size();
     if (terminated == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
