@@ -153,6 +153,14 @@ void Write(Level level, std::string_view msg, const nlohmann::json& fields) {
   Sink::TheSink().Append(line, /*now=*/level >= Level::kWarn);
 }
 
+void WriteFormatted(Level level, std::string_view line) {
+  std::string text;
+  text.reserve(line.size() + 1);
+  text.append(line);
+  text.push_back('\n');
+  Sink::TheSink().Append(text, /*now=*/level >= Level::kWarn);
+}
+
 void Flush() { Sink::TheSink().Flush(); }
 
 const std::string& CurrentRequestId() { return current_request_id; }

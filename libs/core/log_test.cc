@@ -141,3 +141,17 @@ TEST_CASE("log: an info line is written soon without a flush, and a warn line at
   CHECK(nlohmann::json::parse(lines[100])["i"] == 99);
   CHECK(nlohmann::json::parse(lines[101])["msg"] == "urgent");
 }
+
+TEST_CASE("log: lines formatted by the caller go out in the same batches, in order, a warn one at once") {
+  CapturedStdout captured;
+  ptd::log::SetMinLevel(ptd::log::Level::kWarn);  // not filtered: the caller decides
+  ptd::log::WriteFormatted(ptd::log::Level::kInfo, R"({"level":"info","msg":"formatted","i":0})");
+  ptd::log::SetMinLevel(ptd::log::Level::kInfo);
+  ptd::log::Info("written", {{"i", 1}});
+  ptd::log::WriteFormatted(ptd::log::Level::kInfo, R"({"level":"info","msg":"formatted","i":2})");
+  ptd::log::WriteFormatted(ptd::log::Level::kWarn, R"({"level":"warn","msg":"formatted","i":3})");
+  // No wait: the warn line and every line before it are already out.
+  const std::vector<std::string> lines = Lines(captured.Text());
+  REQUIRE(lines.size() == 4);
+  for (int i = 0; i < 4; ++i) CHECK(nlohmann::json::parse(lines[i])["i"] == i);
+}

@@ -17,6 +17,7 @@
 #include "libs/core/log.h"
 #include "libs/server/caller.h"
 #include "services/gateway/domain/errors.h"
+#include "services/gateway/request_log.h"
 
 namespace ptd::gateway {
 
@@ -138,7 +139,7 @@ Gateway::Gateway(GatewayOptions options, const RouteTable& routes, google::proto
                            .Name("gateway_stream_messages_total")
                            .Help("Messages of server-streaming calls written to clients, by route template")
                            .Register(*registry_)) {
-  if (options_.log_requests && options_.log_level <= log::Level::kWarn) request_log_ = std::make_unique<RequestLog>();
+  log_requests_ = options_.log_requests && options_.log_level <= log::Level::kWarn;
   for (const auto& route : routes_.routes()) {
     prototypes_[route.get()] = {message_factory.GetPrototype(route->method->input_type()),
                                 message_factory.GetPrototype(route->method->output_type())};
@@ -149,9 +150,7 @@ Gateway::Gateway(GatewayOptions options, const RouteTable& routes, google::proto
   }
 }
 
-void Gateway::FlushLog() {
-  if (request_log_) request_log_->Flush();
-}
+void Gateway::FlushLog() { log::Flush(); }
 
 void Gateway::SetReadiness(Readiness readiness) {
   absl::MutexLock lock(&readiness_mu_);
@@ -225,7 +224,7 @@ void Gateway::Record(const Exchange& exchange, int status, std::string_view grpc
     histogram->Observe(seconds);
   }
   const bool warn = status >= 500;
-  if (request_log_ && (warn || options_.log_level <= log::Level::kInfo)) {
+  if (log_requests_ && (warn || options_.log_level <= log::Level::kInfo)) {
     std::string_view target(exchange.request.target().data(), exchange.request.target().size());
     RequestLog::Entry entry{.warn = warn,
                             .request_id = exchange.request_id,
@@ -241,7 +240,7 @@ void Gateway::Record(const Exchange& exchange, int status, std::string_view grpc
       entry.tenant = &exchange.identity->tenant;
       entry.subject = &exchange.identity->subject;
     }
-    request_log_->Add(entry);
+    RequestLog::Add(entry);
   }
 }
 

@@ -25,7 +25,6 @@
 #include "services/gateway/domain/transcoder.h"
 #include "services/gateway/http_server.h"
 #include "services/gateway/rate_limiter.h"
-#include "services/gateway/request_log.h"
 
 // The HTTP handler of the gateway. For each request:
 //   request id (X-Request-Id if usable, else a new one; echoed) -> CORS -> built-in endpoints (/healthz,
@@ -81,7 +80,7 @@ class Gateway {
 
   void SetReadiness(Readiness readiness);
 
-  // Writes the request log lines still buffered (they are written every 100 ms anyway).
+  // Writes the log lines still buffered (libs/core/log writes them within 10 ms anyway).
   void FlushLog();
 
  private:
@@ -121,7 +120,7 @@ class Gateway {
   std::shared_ptr<prometheus::Registry> registry_;
   std::string openapi_json_;
   std::function<void()> before_metrics_scrape_;
-  std::unique_ptr<RequestLog> request_log_;  // null when requests are not logged
+  bool log_requests_ = false;  // a line per request (RequestLog)
 
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& duration_;

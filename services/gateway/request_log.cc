@@ -1,14 +1,12 @@
 #include "services/gateway/request_log.h"
 
 #include <charconv>
-#include <cstdio>
 
 #include "absl/time/clock.h"
+#include "libs/core/log.h"
 
 namespace ptd::gateway {
 namespace {
-
-constexpr size_t kFlushBytes = 256 << 10;  // the appending thread writes a batch this large itself
 
 // Appends `text` as a JSON string; bytes that are not UTF-8 become U+FFFD, as libs/core/log does.
 void AppendJsonString(std::string_view text, std::string& out) {
@@ -77,41 +75,6 @@ void AppendField(std::string_view name, std::string_view value, std::string& out
 
 }  // namespace
 
-RequestLog::RequestLog(absl::Duration flush_interval) : flush_interval_(flush_interval) {
-  flusher_ = std::thread([this] {
-    while (true) {
-      {
-        absl::MutexLock lock(&mu_);
-        mu_.AwaitWithTimeout(absl::Condition(&stopping_), flush_interval_);
-        if (stopping_) return;
-      }
-      Flush();
-    }
-  });
-}
-
-RequestLog::~RequestLog() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  flusher_.join();
-  Flush();
-}
-
-void RequestLog::Flush() {
-  // Batches are taken and written under one lock, so that they reach stdout in order.
-  absl::MutexLock write_lock(&write_mu_);
-  std::string batch;
-  {
-    absl::MutexLock lock(&mu_);
-    batch.swap(buffer_);
-  }
-  if (batch.empty()) return;
-  std::fwrite(batch.data(), 1, batch.size(), stdout);
-  std::fflush(stdout);
-}
-
 std::string RequestLog::Format(const Entry& e, absl::Time now) {
   std::string line;
   line.reserve(512);
@@ -144,15 +107,7 @@ std::string RequestLog::Format(const Entry& e, absl::Time now) {
 }
 
 void RequestLog::Add(const Entry& entry) {
-  std::string line = Format(entry, absl::Now());
-  line.push_back('\n');
-  bool full;
-  {
-    absl::MutexLock lock(&mu_);
-    buffer_ += line;
-    full = buffer_.size() >= kFlushBytes;
-  }
-  if (full) Flush();
+  log::WriteFormatted(entry.warn ? log::Level::kWarn : log::Level::kInfo, Format(entry, absl::Now()));
 }
 
 }  // namespace ptd::gateway

@@ -622,6 +622,18 @@ TEST_CASE("gateway: /healthz, /readyz and /metrics") {
   REQUIRE(tagged.status == 200);
   CHECK(ptd::testing::WaitFor(
       [&] { return platform.gateway().ReadLog().find(R"("request_id":"log-me-123")") != std::string::npos; }));
+  // A whole line of the platform's format (libs/core/log), written in the same batches as the process's others.
+  std::istringstream lines(platform.gateway().ReadLog());
+  json line;
+  for (std::string text; std::getline(lines, text);) {
+    if (text.find(R"("request_id":"log-me-123")") != std::string::npos) line = json::parse(text);
+  }
+  CHECK(line["msg"] == "http request");
+  CHECK(line["level"] == "info");
+  CHECK(line["service"] == "gateway");
+  CHECK(line["method"] == "GET");
+  CHECK(line["path"] == "/healthz");
+  CHECK(line["status"] == 200);
 }
 
 TEST_CASE("gateway: CORS for configured origins only") {
