@@ -71,14 +71,12 @@ struct BuyNowCommitter::Pending {
   const v1::PlaceOrderRequest& request;
   const std::string& request_hash;
   std::string request_id;
-  // Written by the committer thread; read by the caller once `done` (both guarded by the committer's mu_, so
-  // that the caller returns, and destroys this, only after the committer is done with it).
+  // Written by the committer thread; read by the caller once its batch was committed.
   std::optional<absl::StatusOr<v1::Order>> answer;
-  bool done = false;
-  std::condition_variable answered;
 };
 
-BuyNowCommitter::BuyNowCommitter(pg::Pool& pool, BuyNowOptions options) : pool_(pool), options_(options) {
+BuyNowCommitter::BuyNowCommitter(pg::Pool& pool, BuyNowOptions options)
+    : pool_(pool), options_(options), recent_keys_(kRecentKeys) {
   prometheus::Registry* registry = options_.registry;
   if (registry == nullptr) {
     own_registry_ = std::make_shared<prometheus::Registry>();
@@ -101,48 +99,17 @@ BuyNowCommitter::BuyNowCommitter(pg::Pool& pool, BuyNowOptions options) : pool_(
                          .Help("Buy-now orders per group-commit batch")
                          .Register(*registry)
                          .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128});
-  committer_ = std::thread([this] { CommitLoop(); });
+  queue_.emplace(options_.max_batch, [this](const std::vector<Pending*>& batch) { CommitBatch(batch); });
 }
 
-BuyNowCommitter::~BuyNowCommitter() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  queued_.notify_one();
-  committer_.join();
-}
+BuyNowCommitter::~BuyNowCommitter() { queue_->Stop(); }
 
 std::optional<absl::StatusOr<v1::Order>> BuyNowCommitter::Place(const Caller& caller,
                                                                 const v1::PlaceOrderRequest& request,
                                                                 const std::string& request_hash) {
   Pending p{.caller = caller, .request = request, .request_hash = request_hash, .request_id = log::CurrentRequestId()};
-  std::unique_lock lock(mu_);
-  if (stopping_) return std::nullopt;
-  queue_.push_back(&p);
-  queued_.notify_one();
-  p.answered.wait(lock, [&] { return p.done; });
+  if (!queue_->Submit(p)) return std::nullopt;  // shutting down: its own transaction
   return std::move(p.answer);
-}
-
-void BuyNowCommitter::CommitLoop() {
-  std::unique_lock lock(mu_);
-  while (true) {
-    queued_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, and nothing is left to answer
-    std::vector<Pending*> batch;
-    while (!queue_.empty() && batch.size() < options_.max_batch) {
-      batch.push_back(queue_.front());
-      queue_.pop_front();
-    }
-    lock.unlock();
-    CommitBatch(batch);
-    lock.lock();
-    for (Pending* p : batch) {
-      p->done = true;
-      p->answered.notify_one();
-    }
-  }
 }
 
 void BuyNowCommitter::CommitBatch(const std::vector<Pending*>& batch) {
@@ -152,7 +119,7 @@ void BuyNowCommitter::CommitBatch(const std::vector<Pending*>& batch) {
   absl::flat_hash_set<std::pair<std::string, std::string>> keys;
   for (Pending* p : batch) {
     std::pair<std::string, std::string> key(p->caller.tenant_id, p->request.idempotency_key());
-    if (recent_keys_.contains(key) || !keys.insert(std::move(key)).second) {
+    if (recent_keys_.Contains(key.first, key.second) || !keys.insert(std::move(key)).second) {
       repeats_->Increment();
       continue;  // answer stays nullopt: its own transaction
     }
@@ -174,13 +141,7 @@ void BuyNowCommitter::CommitBatch(const std::vector<Pending*>& batch) {
   }
   for (const Pending* p : fresh) {
     if (!p->answer.has_value() || !p->answer->ok()) continue;
-    std::pair<std::string, std::string> key(p->caller.tenant_id, p->request.idempotency_key());
-    recent_order_.push_back(key);
-    recent_keys_.insert(std::move(key));
-    if (recent_order_.size() > kRecentKeys) {
-      recent_keys_.erase(recent_order_.front());
-      recent_order_.pop_front();
-    }
+    recent_keys_.Add(p->caller.tenant_id, p->request.idempotency_key());
   }
 }
 

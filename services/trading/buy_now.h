@@ -1,24 +1,19 @@
 #ifndef PTD_SERVICES_TRADING_BUY_NOW_H_
 #define PTD_SERVICES_TRADING_BUY_NOW_H_
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
-#include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "libs/pg/pool.h"
 #include "libs/server/caller.h"
 #include "ptd/trading/v1/orders.pb.h"
 #include "services/trading/domain/catalog.h"
+#include "services/trading/group_commit.h"
 
 namespace prometheus {
 class Counter;
@@ -81,7 +76,6 @@ class BuyNowCommitter {
 
  private:
   struct Pending;
-  void CommitLoop();
   void CommitBatch(const std::vector<Pending*>& batch);
   // Reads the batch's listings, applies the requests to them and writes the orders they accept; throws
   // (nothing written, or for a broken connection, not known) when a statement fails.
@@ -96,16 +90,11 @@ class BuyNowCommitter {
   prometheus::Counter* fallbacks_ = nullptr;
   prometheus::Histogram* batch_requests_ = nullptr;
 
-  std::mutex mu_;
-  std::condition_variable queued_;
-  std::deque<Pending*> queue_;
-  bool stopping_ = false;
-  // Committer thread only: its connection (opened on first use and after it broke), and the (tenant, key) of
-  // the latest orders it placed, oldest first.
+  // Committer thread only: its connection (opened on first use and after it broke), and the keys of the latest
+  // orders it placed.
   std::unique_ptr<pqxx::connection> connection_;
-  absl::flat_hash_set<std::pair<std::string, std::string>> recent_keys_;
-  std::deque<std::pair<std::string, std::string>> recent_order_;
-  std::thread committer_;  // started last in the constructor
+  RecentKeys recent_keys_;
+  std::optional<GroupCommitQueue<Pending>> queue_;  // emplaced last in the constructor: starts the committer
 };
 
 }  // namespace ptd::trading

@@ -299,16 +299,12 @@ struct SpotMarketService::Pending {
   // kCancel
   std::string order_id;
 
-  // The answer, written by the committer thread; read by the caller once `done`.
+  // The answer, written by the committer thread; read by the caller once its batch was committed.
   absl::Status status;
   SpotOrderRow order;                // as placed (right after its own match), or as cancelled
   std::vector<SpotTradeRow> trades;  // the placed order's trades as taker
   bool repeated = false;             // the idempotency key was used before: `order` is that order
   int64_t cancelled_milli = 0;
-  // Set by the committer once the answer is; both guarded by the service's queue_mu_, so that the caller
-  // can only return (and destroy this) after the committer is done with it.
-  bool done = false;
-  std::condition_variable answered;
 
   void ClearAnswer() {
     status = absl::OkStatus();
@@ -593,7 +589,8 @@ void TradeSignal::WaitChange(const std::string& commodity_id, uint64_t seen, abs
 
 // ---- SpotMarketService ----
 
-SpotMarketService::SpotMarketService(pg::Pool& pool, SpotOptions options) : pool_(pool), options_(options) {
+SpotMarketService::SpotMarketService(pg::Pool& pool, SpotOptions options)
+    : pool_(pool), options_(options), recent_keys_(kRecentKeys) {
   prometheus::Registry* registry = options_.registry;
   if (registry == nullptr) {
     own_registry_ = std::make_shared<prometheus::Registry>();
@@ -615,17 +612,10 @@ SpotMarketService::SpotMarketService(pg::Pool& pool, SpotOptions options) : pool
                          .Help("Placements and cancels per spot group-commit batch")
                          .Register(*registry)
                          .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256});
-  committer_ = std::thread([this] { CommitLoop(); });
+  queue_.emplace(kMaxBatch, [this](const std::vector<Pending*>& batch) { CommitBatch(batch); });
 }
 
-SpotMarketService::~SpotMarketService() {
-  {
-    std::lock_guard lock(queue_mu_);
-    stopping_ = true;
-  }
-  queued_.notify_one();
-  committer_.join();
-}
+SpotMarketService::~SpotMarketService() { queue_->Stop(); }
 
 absl::StatusOr<SpotMarketService::Book*> SpotMarketService::BookFor(const std::string& commodity_id) {
   {
@@ -651,34 +641,10 @@ absl::StatusOr<SpotMarketService::Book*> SpotMarketService::BookFor(const std::s
   return slot.get();
 }
 
-// Group commit: callers queue their requests; the committer thread takes everything queued, commits it
-// and answers every request in it, then takes what queued meanwhile. While one batch waits for its commit,
-// the next one queues: under load each transaction carries many orders.
+// Group commit (GroupCommitQueue): the committer thread takes everything queued, commits it and answers every
+// request in it, then takes what queued meanwhile.
 void SpotMarketService::Submit(Pending& p) {
-  std::unique_lock lock(queue_mu_);
-  queue_.push_back(&p);
-  queued_.notify_one();
-  p.answered.wait(lock, [&] { return p.done; });
-}
-
-void SpotMarketService::CommitLoop() {
-  std::unique_lock lock(queue_mu_);
-  while (true) {
-    queued_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, and nothing is left to answer
-    std::vector<Pending*> batch;
-    while (!queue_.empty() && batch.size() < kMaxBatch) {
-      batch.push_back(queue_.front());
-      queue_.pop_front();
-    }
-    lock.unlock();
-    CommitBatch(batch);
-    lock.lock();
-    for (Pending* p : batch) {
-      p->done = true;
-      p->answered.notify_one();
-    }
-  }
+  if (!queue_->Submit(p)) p.status = absl::UnavailableError("the service is shutting down");
 }
 
 void SpotMarketService::CommitBatch(const std::vector<Pending*>& batch) {
@@ -691,12 +657,7 @@ void SpotMarketService::CommitBatch(const std::vector<Pending*>& batch) {
   }
   for (const Pending* p : batch) {
     if (p->kind != Pending::Kind::kPlace || !p->status.ok()) continue;
-    if (!recent_keys_.insert(std::make_pair(p->tenant, p->idempotency_key)).second) continue;
-    recent_order_.emplace_back(p->tenant, p->idempotency_key);
-    if (recent_order_.size() > kRecentKeys) {
-      recent_keys_.erase(recent_order_.front());
-      recent_order_.pop_front();
-    }
+    recent_keys_.Add(p->tenant, p->idempotency_key);
   }
 }
 
@@ -809,7 +770,7 @@ bool SpotMarketService::CommitAlone(const std::vector<Pending*>& batch) {
     if (p->kind != Pending::Kind::kPlace) return false;
     // A key placed recently is most likely a retry: the transaction's look-up answers it without the
     // failed statement and the rebuild of the book that this way would cost.
-    if (recent_keys_.contains(std::make_pair(p->tenant, p->idempotency_key))) return false;
+    if (recent_keys_.Contains(p->tenant, p->idempotency_key)) return false;
   }
   BatchBooks books = ByBook(batch);
   std::vector<std::unique_lock<std::mutex>> held;

@@ -3,20 +3,19 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "libs/pg/pool.h"
+#include "services/trading/group_commit.h"
 #include "ptd/trading/v1/spot.grpc.pb.h"
 
 // The spot market: the gRPC handlers of ptd.trading.v1.SpotMarketService around one in-memory matching core
@@ -146,10 +145,9 @@ class SpotMarketService final : public v1::SpotMarketService::Service {
   // The in-memory book of a standardised commodity, created on first use (its spot_books row is created by
   // the first order). INVALID_ARGUMENT naming commodity_id for an unknown or non-standardised commodity.
   absl::StatusOr<Book*> BookFor(const std::string& commodity_id);
-  // Queues `p` for the next group commit; returns once `p` is answered (its status and results).
+  // Queues `p` for the next group commit; returns once `p` is answered (its status and results), UNAVAILABLE
+  // when the service is shutting down.
   void Submit(Pending& p);
-  // The committer thread: commits what is queued, batch after batch, until the service is destroyed.
-  void CommitLoop();
   // Commits `batch`: in one statement (CommitAlone) when it can, else in one transaction, or, if that
   // transaction fails, each request in its own.
   void CommitBatch(const std::vector<Pending*>& batch);
@@ -172,17 +170,12 @@ class SpotMarketService final : public v1::SpotMarketService::Service {
   TradeSignal trade_signal_;
   std::mutex books_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Book>> books_;
-  // Requests waiting for the next commit (see Submit).
-  std::mutex queue_mu_;
-  std::condition_variable queued_;
-  std::deque<Pending*> queue_;
-  bool stopping_ = false;
   // CommitAlone's own connection (committer thread only), opened on first use and after it broke.
   std::unique_ptr<pqxx::connection> alone_connection_;
-  // The (tenant, idempotency key) of the latest placements committed, oldest first (committer thread only).
-  absl::flat_hash_set<std::pair<std::string, std::string>> recent_keys_;
-  std::deque<std::pair<std::string, std::string>> recent_order_;
-  std::thread committer_;  // started last in the constructor, once everything above is set up
+  // The (tenant, idempotency key) of the latest placements committed (committer thread only).
+  RecentKeys recent_keys_;
+  // Requests waiting for the next commit (see Submit); emplaced last in the constructor: starts the committer.
+  std::optional<GroupCommitQueue<Pending>> queue_;
 };
 
 }  // namespace ptd::trading
