@@ -183,6 +183,10 @@ def storage_panels(b, job):
     b.panel("timeseries", "Oldest unpublished event",
             [(f"max(ptd_outbox_oldest_pending_seconds{{{s}}})", "age")], unit="s",
             description="Alert PtdOutboxOldestEventStale over 60 s for 5 minutes.")
+    b.panel("timeseries", "Relay rounds by what started them",
+            [(f"sum by (trigger) (rate(ptd_outbox_relay_rounds_total{{{s}}}[{RATE}]))", "{{trigger}}")], unit="ops",
+            description="wake: a commit of this process woke the relay (no NOTIFY); notify: another replica's "
+                        "commit; timer: the poll interval; backlog: the round before was full.")
 
 
 def consumer_panels(b, job):

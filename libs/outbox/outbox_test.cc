@@ -268,15 +268,22 @@ TEST_CASE("outbox: with a relay of the outbox in this process, a committed Write
   world.WriteEvents(1);
   CHECK(other_process.Notified(std::chrono::seconds(5)));  // no relay yet: notified
   // Polling every 10 s: only a wake explains an event published sooner.
-  Relay relay(world.pool(), world.redis(), {.interval = absl::Seconds(10)});
+  Relay relay(world.pool(), world.redis(), {.interval = absl::Seconds(10)}, &world.registry);
   relay.Start();
   REQUIRE(WaitFor([&] { return world.StreamLength() == 1; }));  // its first round read the outbox before...
+  auto rounds = [&](const std::string& trigger) {
+    return MetricValue(world.registry, "ptd_outbox_relay_rounds_total", {{"trigger", trigger}});
+  };
+  CHECK(rounds("start") == 1);
 
   const auto start = std::chrono::steady_clock::now();
   world.WriteEvents(3, 3);  // ... this commit
   REQUIRE(WaitFor([&] { return world.StreamLength() == 4; }, std::chrono::seconds(5)));
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
   CHECK_FALSE(other_process.Notified(std::chrono::milliseconds(300)));
+  CHECK(rounds("wake") >= 1);
+  CHECK(rounds("notify") == 0);
+  CHECK(rounds("timer") == 0);
 
   relay.Stop();
   world.WriteEvents(1);

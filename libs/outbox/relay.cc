@@ -168,6 +168,8 @@ struct Relay::Metrics {
   prometheus::Family<prometheus::Counter>* published;
   prometheus::Family<prometheus::Gauge>* pending;
   prometheus::Gauge* oldest_pending_seconds;
+  // Background rounds by what started them, indexed by Relay::Trigger.
+  std::vector<prometheus::Counter*> rounds;
   std::set<std::string> streams_seen;  // to zero their pending gauge once drained
 
   explicit Metrics(prometheus::Registry* registry) {
@@ -188,6 +190,14 @@ struct Relay::Metrics {
                                   .Help("Age of the oldest unpublished outbox event (0 when none)")
                                   .Register(*registry)
                                   .Add({});
+    auto& by_trigger = prometheus::BuildCounter()
+                           .Name("ptd_outbox_relay_rounds_total")
+                           .Help("Background relay rounds by what started them: start, backlog (the round before "
+                                 "was full), wake (a writer of this process), notify (a NOTIFY), timer")
+                           .Register(*registry);
+    for (const char* trigger : {"start", "backlog", "wake", "notify", "timer"}) {
+      rounds.push_back(&by_trigger.Add({{"trigger", trigger}}));
+    }
   }
 };
 
@@ -408,6 +418,7 @@ void Relay::DrainWakeFd() {
 void Relay::Run() {
   log::Info("outbox relay started", {{"schema", pool_.options().schema}});
   absl::Status last_error;
+  Trigger trigger = Trigger::kStart;
   while (true) {
     bool woken = false;
     {
@@ -415,6 +426,7 @@ void Relay::Run() {
       if (stopping_) break;
       woken = std::exchange(woken_, false);  // a wake from now on is for the next round
     }
+    metrics_->rounds[static_cast<size_t>(trigger)]->Increment();
     const absl::Time started = absl::Now();
     absl::StatusOr<int> published = Publish(woken);
     if (!published.ok() && published.status() != last_error) {
@@ -422,8 +434,11 @@ void Relay::Run() {
     }
     last_error = published.status();
     if (absl::Now() >= next_cleanup_) DeleteOldPublished();
-    if (published.ok() && *published >= options_.batch_size) continue;  // a backlog: no pause
-    WaitForWork();
+    if (published.ok() && *published >= options_.batch_size) {
+      trigger = Trigger::kBacklog;  // no pause
+      continue;
+    }
+    trigger = WaitForWork();
     // Let the events of a few more commits gather before the next round (see RelayOptions::min_round_gap).
     std::unique_lock lock(mu_);
     wake_.wait_until(lock, absl::ToChronoTime(started + options_.min_round_gap), [&] { return stopping_; });
@@ -433,7 +448,7 @@ void Relay::Run() {
 }
 
 // Sleeps up to `interval`; Wake(), a NOTIFY from a committed Write of another process, or Stop() ends it early.
-void Relay::WaitForWork() {
+Relay::Trigger Relay::WaitForWork() {
   const absl::Time until = absl::Now() + options_.interval;
   if (options_.listen && listener_ == nullptr) {
     absl::StatusOr<std::unique_ptr<Listener>> listener = Listener::Open(pool_);
@@ -463,8 +478,9 @@ void Relay::WaitForWork() {
     // Before looking at woken_: Wake() sets it before it signals, so a signal drained here is never lost.
     DrainWakeFd();
     lock.lock();
-    if (notified) return;
+    if (notified) return Trigger::kNotify;
   }
+  return woken_ ? Trigger::kWake : Trigger::kTimer;
 }
 
 }  // namespace ptd::outbox

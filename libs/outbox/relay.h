@@ -64,8 +64,9 @@ struct RelayOptions {
 // so that the lock holder, which was not woken, runs another round.
 //
 // Metrics, in `registry` (nullable; must outlive the relay): ptd_outbox_published_total{stream},
-// ptd_outbox_pending{stream} (unpublished rows), ptd_outbox_oldest_pending_seconds. Counting the pending rows
-// scans them, so the two gauges are refreshed at most once per pending_metrics_interval while events flow,
+// ptd_outbox_pending{stream} (unpublished rows), ptd_outbox_oldest_pending_seconds and
+// ptd_outbox_relay_rounds_total{trigger} (what started a background round: start, backlog, wake, notify,
+// timer; with writers in the process, "wake" should lead). Counting the pending rows scans them, so the two gauges are refreshed at most once per pending_metrics_interval while events flow,
 // and at once when the relay finds nothing left to publish after publishing, so that they drop to 0 soon
 // after a backlog.
 //
@@ -104,8 +105,11 @@ class Relay {
   // PublishOnce; `woken`: the round follows a Wake(), so it passes the wake on (NOTIFY) when another relay
   // holds the lock.
   absl::StatusOr<int> Publish(bool woken);
+  // What started a background round (ptd_outbox_relay_rounds_total{trigger}).
+  enum class Trigger { kStart, kBacklog, kWake, kNotify, kTimer };
   void Run();
-  void WaitForWork();
+  // Returns what ended the wait.
+  Trigger WaitForWork();
   void RefreshPendingMetrics();
   void DeleteOldPublished();
 
