@@ -7,7 +7,8 @@
 #   bench/spot_orders.sh [BUILD_DIR]          (default: build; needs ptd-trading and spot_orders_load built)
 #
 # Settings (environment): ROUNDS=3 CLIENTS=16 RUN_SECONDS=15 COMMODITIES=4 LOG_LEVEL=info SCALE=16 (pgbench -i scale factor;
-# pgbench advises at least one branch per client, else it measures contention on the branch rows).
+# pgbench advises at least one branch per client, else it measures contention on the branch rows),
+# CANCEL_PERCENT=0 (that share of the requests cancel a resting order instead; the figure then counts both).
 # STATEMENTS=1 also prints trading's costliest statements (pg_stat_statements) after the last round.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +17,7 @@ rounds=${ROUNDS:-3}
 clients=${CLIENTS:-16}
 seconds=${RUN_SECONDS:-15}
 commodities=${COMMODITIES:-4}
+cancel_percent=${CANCEL_PERCENT:-0}
 scale=${SCALE:-16}
 . "$root/bench/lib.sh"
 
@@ -29,7 +31,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$rounds"); do
   bench_pgbench "$clients" "$seconds"
   line=$("$build/bench/spot_orders_load" --target="127.0.0.1:$grpc_port" --token=bench --clients="$clients" \
-    --seconds="$seconds" --commodities="$commodities" --seed="$round")
+    --seconds="$seconds" --commodities="$commodities" --cancel-percent="$cancel_percent" --seed="$round")
   echo "$line" >>"$dir/spot.lines"
   echo "$line" | sed -n 's/^orders_per_s=\([0-9.]*\) .*/\1/p' >>"$dir/spot"
   awk -v s="$(tail -1 "$dir/spot")" -v t="$(tail -1 "$dir/tpcb")" 'BEGIN {printf "%.2f\n", s / t}' >>"$dir/ratio"
@@ -42,7 +44,7 @@ spot_ops=$(bench_median <"$dir/spot")
 echo
 bench_machine
 echo "load average (1, 5, 15 min): $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after"
-echo "settings: $clients clients, ${seconds}s per run, trading log level ${LOG_LEVEL:-info}, median of $rounds rounds, pgbench scale $scale, spot orders over $commodities commodities"
+echo "settings: $clients clients, ${seconds}s per run, trading log level ${LOG_LEVEL:-info}, median of $rounds rounds, pgbench scale $scale, spot orders over $commodities commodities, $cancel_percent % cancels"
 printf '%-62s %12s\n' "workload" "per second"
 printf '%-62s %12.0f\n' "pgbench -S (select only)" "$select_tps"
 printf '%-62s %12.0f\n' "pgbench default (TPC-B-like)" "$tpcb_tps"
