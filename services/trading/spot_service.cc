@@ -10,6 +10,7 @@
 #include <set>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -296,8 +297,14 @@ struct SpotMarketService::Pending {
   book::OrderType type = book::OrderType::kLimit;
   int64_t price_minor = 0;  // 0 for a market order
   int64_t quantity_milli = 0;
-  // kCancel
+  // kCancel: the order's id, and the order as the handler read it before queueing (for its place in the book;
+  // it may have changed since).
   std::string order_id;
+  SpotOrderRow target;
+  // kCancel: when a one-statement batch cancelled it. Kept through ClearAnswer: if that statement's outcome is
+  // unknown (its connection broke) and the transaction that follows finds the order cancelled at exactly this
+  // time, the cancel was this request's own.
+  std::optional<absl::Time> alone_cancel_time;
 
   // The answer, written by the committer thread; read by the caller once its batch was committed.
   absl::Status status;
@@ -323,8 +330,9 @@ struct SpotMarketService::Pending {
 // transaction (the caller then runs the requests one by one).
 class SpotMarketService::Batch {
  public:
-  // `tx` null: a batch of placements none of which was placed before (CommitAlone), written as a whole by
-  // the caller (TakeAll); otherwise each flush writes in `tx`.
+  // `tx` null: a batch (CommitAlone) of placements none of which was placed before and of cancels of resting
+  // orders, decided from memory and written as a whole by the caller (TakeAll); otherwise each flush writes
+  // in `tx`.
   explicit Batch(pqxx::work* tx) : tx_(tx) {}
 
   // Everything the batch writes, for SpotStore::WriteAlone.
@@ -332,6 +340,7 @@ class SpotMarketService::Batch {
     std::vector<NewSpotOrder> orders;
     std::vector<SpotFill> fills;
     std::vector<SpotTradeRow> trades;
+    std::vector<SpotCancelWrite> cancels;
     std::vector<outbox::Event> events;
   };
 
@@ -351,6 +360,12 @@ class SpotMarketService::Batch {
   absl::Status Flush();
   // Moves what is not yet written into `out` and appends the placed orders' events to events_.
   void TakeRows(Writes& out);
+  // Appends the events of the placements not yet evented to events_, in arrival order.
+  void EventPlaced();
+  // The cancel of a resting order in a batch written as one statement (tx_ null): from the in-memory book.
+  absl::Status CancelInMemory(Book& b, Pending& p);
+  // `p` cancelled its order: the answer's figures and the SpotOrderCancelled event.
+  void Cancelled(Pending& p, SpotOrderRow order, int64_t rest_milli, absl::Time now);
   void AnswerRepeats();
 
   pqxx::work* tx_;
@@ -360,6 +375,8 @@ class SpotMarketService::Batch {
   std::vector<SpotFill> fills_;                           // of makers already in the database, one per maker
   absl::flat_hash_map<BookSeq, size_t> fill_index_;       // maker -> fills_ index
   std::vector<std::pair<const Book*, Pending*>> placed_;  // whose order, trades and events are to be written
+  size_t evented_ = 0;                                    // placed_ whose events are in events_ already
+  std::vector<SpotCancelWrite> cancels_;                  // one-statement batches only
   // For the whole transaction:
   std::vector<outbox::Event> events_;  // in order
   // The orders placed by (tenant, idempotency key), over all books: a key is the tenant's, whatever the book.
@@ -479,11 +496,20 @@ absl::Status SpotMarketService::Batch::Place(Book& b, Pending& p, int64_t seq,
 }
 
 absl::Status SpotMarketService::Batch::Cancel(Book& b, Pending& p) {
+  if (tx_ == nullptr) return CancelInMemory(b, p);
   if (absl::Status s = Flush(); !s.ok()) return s;
   // Read under the lock, after this batch's writes: the order may have been filled since.
   absl::StatusOr<SpotOrderRow> order = SpotStore::GetOrder(*tx_, p.tenant, p.order_id);
   if (!order.ok()) {
     p.status = order.status();
+    return absl::OkStatus();
+  }
+  if (p.alone_cancel_time && order->status == SpotStatus::kCancelled &&
+      order->cancel_reason == SpotCancelReason::kByOwner && order->update_time == *p.alone_cancel_time) {
+    // This request's own cancel, committed by the one-statement batch whose answer was lost with its
+    // connection (with its event): answered as that batch would have.
+    p.cancelled_milli = order->quantity_milli - order->filled_milli;
+    p.order = *std::move(order);
     return absl::OkStatus();
   }
   if (order->status != SpotStatus::kOpen) {
@@ -497,22 +523,62 @@ absl::Status SpotMarketService::Batch::Cancel(Book& b, Pending& p) {
   b.RemoveResting(static_cast<uint64_t>(order->seq));
   const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
   SpotStore::CancelOrder(*tx_, order->order_id, SpotCancelReason::kByOwner, now);
-  order->status = SpotStatus::kCancelled;
-  order->cancel_reason = SpotCancelReason::kByOwner;
-  order->update_time = now;
-  p.cancelled_milli = *rest;
-  p.order = *std::move(order);
+  Cancelled(p, *std::move(order), *rest, now);
+  return absl::OkStatus();
+}
+
+absl::Status SpotMarketService::Batch::CancelInMemory(Book& b, Pending& p) {
+  // CommitAlone saw the order resting, with the book valid; a placement earlier in this batch may have filled
+  // it since, in whole (no longer resting) or in part (a fill of its row that this statement writes too).
+  // Rare; the transaction's way answers it.
+  const int64_t seq = p.target.seq;
+  auto resting = b.resting.find(static_cast<uint64_t>(seq));
+  if (resting == b.resting.end() || resting->second.order_id != p.order_id || fill_index_.contains(BookSeq{&b, seq})) {
+    return absl::AbortedError(absl::StrCat("order ", p.order_id, " to cancel was filled earlier in the batch"));
+  }
+  b.valid = false;
+  std::optional<int64_t> rest = b.book->Cancel(static_cast<uint64_t>(seq));
+  if (!rest) return absl::InternalError(absl::StrCat("open order ", p.order_id, " is not in the book"));
+  b.RemoveResting(static_cast<uint64_t>(seq));
+  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+  cancels_.push_back({.commodity_id = b.commodity.commodity_id, .seq = seq, .at = now});
+  p.alone_cancel_time = now;
+  EventPlaced();  // the events in arrival order: the placements before this cancel first
+  SpotOrderRow order = p.target;
+  order.filled_milli = order.quantity_milli - *rest;  // the memory is the database's state (its version)
+  Cancelled(p, std::move(order), *rest, now);
+  return absl::OkStatus();
+}
+
+void SpotMarketService::Batch::Cancelled(Pending& p, SpotOrderRow order, int64_t rest_milli, absl::Time now) {
+  order.status = SpotStatus::kCancelled;
+  order.cancel_reason = SpotCancelReason::kByOwner;
+  order.update_time = now;
+  p.cancelled_milli = rest_milli;
+  p.order = std::move(order);
   v1::SpotOrderCancelled event;
   ToProto(p.order, event.mutable_order());
   SetQuantity(p.cancelled_milli, p.order.unit, event.mutable_cancelled());
   events_.push_back(Event("ptd.trading.v1.SpotOrderCancelled", p.order.order_id, p.tenant, event, p.request_id));
-  return absl::OkStatus();
 }
 
 void SpotMarketService::Batch::TakeRows(Writes& out) {
   for (const auto& [b, p] : placed_) out.trades.insert(out.trades.end(), p->trades.begin(), p->trades.end());
+  EventPlaced();
+  out.orders = std::move(orders_);
+  out.fills = std::move(fills_);
+  orders_.clear();
+  order_index_.clear();
+  fills_.clear();
+  fill_index_.clear();
+  placed_.clear();
+  evented_ = 0;
+}
+
+void SpotMarketService::Batch::EventPlaced() {
   // Events in arrival order: each order's acceptance, then its trades.
-  for (const auto& [b, p] : placed_) {
+  for (size_t i = evented_; i < placed_.size(); ++i) {
+    const auto& [b, p] = placed_[i];
     v1::SpotOrderAccepted accepted;
     ToProto(p->order, accepted.mutable_order());
     events_.push_back(Event("ptd.trading.v1.SpotOrderAccepted", p->order.order_id, p->tenant, accepted, p->request_id));
@@ -523,13 +589,7 @@ void SpotMarketService::Batch::TakeRows(Writes& out) {
     const std::string& id = b->commodity.commodity_id;
     if (!p->trades.empty() && std::find(traded_.begin(), traded_.end(), id) == traded_.end()) traded_.push_back(id);
   }
-  out.orders = std::move(orders_);
-  out.fills = std::move(fills_);
-  orders_.clear();
-  order_index_.clear();
-  fills_.clear();
-  fill_index_.clear();
-  placed_.clear();
+  evented_ = placed_.size();
 }
 
 absl::Status SpotMarketService::Batch::Flush() {
@@ -557,6 +617,8 @@ absl::Status SpotMarketService::Batch::Finish() {
 SpotMarketService::Batch::Writes SpotMarketService::Batch::TakeAll() {
   Writes out;
   TakeRows(out);
+  out.cancels = std::move(cancels_);
+  cancels_.clear();
   out.events = std::move(events_);
   events_.clear();
   AnswerRepeats();
@@ -766,17 +828,26 @@ absl::Status SpotMarketService::RunBatch(const std::vector<Pending*>& batch) {
 }
 
 bool SpotMarketService::CommitAlone(const std::vector<Pending*>& batch) {
+  absl::flat_hash_set<std::string> to_cancel;
   for (const Pending* p : batch) {
-    if (p->kind != Pending::Kind::kPlace) return false;
     // A key placed recently is most likely a retry: the transaction's look-up answers it without the
     // failed statement and the rebuild of the book that this way would cost.
-    if (recent_keys_.Contains(p->tenant, p->idempotency_key)) return false;
+    if (p->kind == Pending::Kind::kPlace && recent_keys_.Contains(p->tenant, p->idempotency_key)) return false;
+    // An order cancelled twice in a batch: the transaction's way refuses the second.
+    if (p->kind == Pending::Kind::kCancel && !to_cancel.insert(p->order_id).second) return false;
   }
   BatchBooks books = ByBook(batch);
   std::vector<std::unique_lock<std::mutex>> held;
   for (auto& [id, entry] : books) {
     held.emplace_back(entry.first->mu);
     if (!entry.first->valid) return false;
+    // A cancel of an order that is not resting (filled or cancelled since the caller read it, or another
+    // tenant's) goes the transaction's way, which reads the order and refuses it with its state.
+    for (const Pending* p : entry.second) {
+      if (p->kind != Pending::Kind::kCancel) continue;
+      auto resting = entry.first->resting.find(static_cast<uint64_t>(p->target.seq));
+      if (resting == entry.first->resting.end() || resting->second.order_id != p->order_id) return false;
+    }
   }
 
   for (Pending* p : batch) p->ClearAnswer();
@@ -787,14 +858,16 @@ bool SpotMarketService::CommitAlone(const std::vector<Pending*>& batch) {
     Book& b = *entry.first;
     book_writes.push_back({.commodity_id = id, .version = b.version});
     for (Pending* p : entry.second) {
-      if (status = batch_writes.Place(b, *p, b.next_seq++, std::nullopt); !status.ok()) break;
+      status = p->kind == Pending::Kind::kPlace ? batch_writes.Place(b, *p, b.next_seq++, std::nullopt)
+                                                : batch_writes.Cancel(b, *p);
+      if (!status.ok()) break;
     }
     book_writes.back().next_seq = b.next_seq;
     book_writes.back().next_trade_seq = b.next_trade_seq;
     if (!status.ok()) break;
   }
   const Batch::Writes writes = batch_writes.TakeAll();
-  if (status.ok() && writes.orders.empty()) {
+  if (status.ok() && writes.orders.empty() && writes.cancels.empty()) {
     // Every request was refused or repeats one of this batch that was refused: nothing changed.
     for (auto& [id, entry] : books) entry.first->valid = true;
     return true;
@@ -813,7 +886,8 @@ bool SpotMarketService::CommitAlone(const std::vector<Pending*>& batch) {
       // The relay of this process is woken after the commit rather than by a NOTIFY, which would hold a lock
       // that makes every writer's commit wait for this one's (libs/outbox/outbox.h).
       const bool notify = !outbox::LocalRelayRunning(pool_);
-      SpotStore::WriteAlone(tx, book_writes, writes.orders, writes.fills, now, writes.trades, writes.events, notify);
+      SpotStore::WriteAlone(tx, book_writes, writes.orders, writes.fills, now, writes.trades, writes.cancels,
+                            writes.events, notify);
       if (!notify) outbox::WakeLocalRelays(pool_);
     } catch (const pqxx::broken_connection& e) {
       alone_connection_.reset();
@@ -936,7 +1010,8 @@ grpc::Status SpotMarketService::CancelSpotOrder(grpc::ServerContext* context, co
             .tenant = caller->tenant_id,
             .subject = caller->subject,
             .request_id = log::CurrentRequestId(),
-            .order_id = request->order_id()};
+            .order_id = request->order_id(),
+            .target = *order};
   Submit(p);
   if (!p.status.ok()) return Finish("CancelSpotOrder", p.status);
   ToProto(p.order, response);

@@ -38,16 +38,17 @@
 //         committed (synchronous commit), and its events leave through the outbox exactly when it does.
 //    While one batch waits for its commit's fsync the next one queues, so under load one fsync carries
 //    many orders, yet an order alone is committed at once (no waiting for company).
-//  - One statement: when every request of a batch is a placement and the memory of every book it touches
-//    is known to match the database (the usual case), the batch needs no look at the database before
-//    matching. It is then matched in memory first and written as ONE statement that commits on its own
+//  - One statement: when the memory of every book a batch touches is known to match the database (the usual
+//    case), and each of its cancels is of an order resting there, the batch needs no look at the database
+//    before matching. It is then matched in memory first and written as ONE statement that commits on its own
 //    (SpotStore::WriteAlone: one round trip instead of five): the statement locks the books' rows in
 //    commodity id order, writes only if each row still has the version the memory reflects, and fails as
 //    a whole otherwise. The database still decides: an idempotency key used before fails the statement on
 //    the unique key, another process's write fails the version check, a maker that is not open fails a
 //    check — and then nothing of it is written, the books are rebuilt and the batch goes the way described
 //    above, whose look-up answers a repeated request with its first order. A lost connection leaves the
-//    outcome unknown; that way also settles it (the orders are found by their keys if they were written).
+//    outcome unknown; that way also settles it (the orders are found by their keys if they were written; a
+//    cancel finds its order cancelled at the very time the statement would have written).
 //    Each book numbers its orders and its trades (spot_books.next_seq, next_trade_seq), so a trade's place
 //    on the tape — and the TradeExecuted event carrying it — is known before anything is written.
 //  - A request refused by a rule (self-trade, an idempotency key reused for another request, a cancel of an
@@ -153,8 +154,8 @@ class SpotMarketService final : public v1::SpotMarketService::Service {
   void CommitBatch(const std::vector<Pending*>& batch);
   // In one transaction, or, if that transaction fails, each request in its own.
   void CommitInTransaction(const std::vector<Pending*>& batch);
-  // Writes `batch` as one statement that commits on its own, when every request is a placement and every
-  // book it touches is valid in memory; true when it committed (each request answered). False (nothing
+  // Writes `batch` as one statement that commits on its own, when every book it touches is valid in memory
+  // and every order it cancels rests there; true when it committed (each request answered). False (nothing
   // answered, the books left to be rebuilt) when it does not apply or the statement failed.
   bool CommitAlone(const std::vector<Pending*>& batch);
   // One transaction for `batch`: each request's answer in it, and the transaction's status.

@@ -450,6 +450,64 @@ TEST_CASE("spot: cancel takes the rest off the book, and a filled or cancelled o
   CHECK(event.order().status() == SPOT_ORDER_STATUS_CANCELLED);
 }
 
+// The value of a sample of `metrics` (Prometheus text), 0 when absent.
+double SampleValue(const std::string& metrics, const std::string& sample) {
+  const size_t at = metrics.find("\n" + sample + " ");  // a sample's line, not its family's # HELP
+  return at == std::string::npos ? 0 : std::stod(metrics.substr(at + sample.size() + 2));
+}
+
+TEST_CASE("spot: a cancel of a resting order is one statement, answered as stored, and the rebuilt book agrees") {
+  SpotServer server;
+  SpotOrder resting = Place(server, "seller", Limit(kPvc, SPOT_SIDE_SELL, 580000, 5000)).order();
+  REQUIRE(Place(server, "buyer", Limit(kPvc, SPOT_SIDE_BUY, 580000, 1000)).trades_size() == 1);
+  const std::string statement = R"(ptd_trading_spot_batches_total{path="statement"})";
+  const std::string transaction = R"(ptd_trading_spot_batches_total{path="transaction"})";
+  const std::string before = server.Metrics();
+
+  Call call("seller");
+  CancelSpotOrderRequest cancel;
+  cancel.set_order_id(resting.order_id());
+  SpotOrder cancelled;
+  REQUIRE(server.stub().CancelSpotOrder(&call.context, cancel, &cancelled).ok());
+  CHECK(cancelled.status() == SPOT_ORDER_STATUS_CANCELLED);
+  CHECK(cancelled.cancel_reason() == SPOT_CANCEL_REASON_BY_OWNER);
+  CHECK(cancelled.filled().milli() == 1000);
+  CHECK(cancelled.remaining().milli() == 0);
+  const std::string after = server.Metrics();
+  CHECK(SampleValue(after, statement) == SampleValue(before, statement) + 1);
+  CHECK(SampleValue(after, transaction) == SampleValue(before, transaction));
+
+  // As stored: a read gives the same order, time included.
+  Call get("seller");
+  GetSpotOrderRequest g;
+  g.set_order_id(resting.order_id());
+  SpotOrder stored;
+  REQUIRE(server.stub().GetSpotOrder(&get.context, g, &stored).ok());
+  CHECK(stored.SerializeAsString() == cancelled.SerializeAsString());
+  CHECK(BookOf(server, kPvc).asks_size() == 0);
+  std::multimap<std::string, std::string> events;
+  REQUIRE(ptd::testing::WaitFor([&] {
+    events = EventsFor({resting.order_id()});
+    return events.count("ptd.trading.v1.SpotOrderCancelled") == 1;
+  }));
+  SpotOrderCancelled event;
+  REQUIRE(event.ParseFromString(events.find("ptd.trading.v1.SpotOrderCancelled")->second));
+  CHECK(event.cancelled().milli() == 4000);
+
+  // Cancelled twice: refused (the transaction's way, which reads its state), nothing changes.
+  Call again("seller");
+  SpotOrder out;
+  grpc::Status twice = server.stub().CancelSpotOrder(&again.context, cancel, &out);
+  CHECK(twice.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  CHECK(twice.error_message().find("cancelled") != std::string::npos);
+
+  // A new process rebuilds the book from the database: the cancelled order is not in it.
+  server.Kill();
+  server.Start();
+  CHECK(BookOf(server, kPvc).asks_size() == 0);
+  CHECK(Place(server, "buyer2", Limit(kPvc, SPOT_SIDE_BUY, 580000, 1000)).trades_size() == 0);
+}
+
 TEST_CASE(
     "spot: a repeated place returns the first order and its trades, and a reused key with another order is refused") {
   SpotServer server;
@@ -563,6 +621,56 @@ TEST_CASE("spot: in one batch, refused requests get their own answers and the ot
   CHECK(server.Query("SELECT count(*) FROM trading.outbox WHERE type = 'ptd.trading.v1.SpotOrderCancelled' "
                      "AND aggregate_id = '" +
                      g.order_id() + "'") == 1);
+  CheckConsistent(server, kPvc);
+}
+
+TEST_CASE("spot: a batch of placements and cancels is one statement; a cancel of an order the batch filled is not") {
+  SpotServer server;
+  const SpotOrder x = Place(server, "mix-x", Limit(kPvc, SPOT_SIDE_SELL, 2000, 3000)).order();
+  const SpotOrder y = Place(server, "mix-y", Limit(kPvc, SPOT_SIDE_SELL, 2100, 2000)).order();
+  const std::string statement = R"(ptd_trading_spot_batches_total{path="statement"})";
+  const std::string transaction = R"(ptd_trading_spot_batches_total{path="transaction"})";
+  const std::string fallbacks = "ptd_trading_spot_statement_fallbacks_total";
+  std::string before = server.Metrics();
+
+  std::vector<Outcome> out =
+      SendAsOneBatch(server, kPvc,
+                     {CancelRequest(server, "mix-x", x.order_id()), CancelRequest(server, "mix-y", y.order_id()),
+                      PlaceRequest(server, "mix-z", Limit(kPvc, SPOT_SIDE_SELL, 2500, 1000))});
+  INFO(Describe(out));
+  REQUIRE(out[0].status.ok());
+  CHECK(out[0].cancelled.status() == SPOT_ORDER_STATUS_CANCELLED);
+  CHECK(out[0].cancelled.filled().milli() == 0);
+  REQUIRE(out[1].status.ok());
+  REQUIRE(out[2].status.ok());
+  std::string after = server.Metrics();
+  CHECK(SampleValue(after, statement) == SampleValue(before, statement) + 2);  // the blocker's and this batch
+  CHECK(SampleValue(after, transaction) == SampleValue(before, transaction));
+  SpotBook book = BookOf(server, kPvc);
+  REQUIRE(book.asks_size() == 1);
+  CHECK(book.asks(0).price().amount_minor() == 2500);
+  CheckConsistent(server, kPvc);
+
+  // A buy fills part of x2, then (queued after it) x2's owner cancels it: the statement would update x2's
+  // row twice, so the batch goes the transaction's way, with the same answers.
+  const SpotOrder x2 = Place(server, "mix-x", Limit(kPvc, SPOT_SIDE_SELL, 2000, 3000)).order();
+  before = server.Metrics();
+  const Request cancel_x2 = CancelRequest(server, "mix-x", x2.order_id());
+  out = SendAsOneBatch(server, kPvc,
+                       {PlaceRequest(server, "mix-b", Limit(kPvc, SPOT_SIDE_BUY, 2000, 2000)), [cancel_x2] {
+                          std::this_thread::sleep_for(std::chrono::milliseconds(500));  // queued after the buy
+                          return cancel_x2();
+                        }});
+  INFO(Describe(out));
+  REQUIRE(out[0].status.ok());
+  CHECK(out[0].placed.trades_size() == 1);
+  REQUIRE(out[1].status.ok());
+  CHECK(out[1].cancelled.status() == SPOT_ORDER_STATUS_CANCELLED);
+  CHECK(out[1].cancelled.filled().milli() == 2000);
+  after = server.Metrics();
+  CHECK(SampleValue(after, fallbacks) == SampleValue(before, fallbacks) + 1);
+  CHECK(SampleValue(after, transaction) == SampleValue(before, transaction) + 1);
+  CHECK(BookOf(server, kPvc).asks_size() == 1);  // 2500 only
   CheckConsistent(server, kPvc);
 }
 

@@ -343,12 +343,12 @@ absl::Status SpotStore::WriteBatch(pqxx::work& tx, const std::vector<NewSpotOrde
 
 void SpotStore::WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite>& books,
                            const std::vector<NewSpotOrder>& orders, const std::vector<SpotFill>& fills, absl::Time now,
-                           const std::vector<SpotTradeRow>& trades, const std::vector<outbox::Event>& events,
-                           bool notify) {
+                           const std::vector<SpotTradeRow>& trades, const std::vector<SpotCancelWrite>& cancels,
+                           const std::vector<outbox::Event>& events, bool notify) {
   // `locked` takes the row locks in commodity id order (as LockBooks does); `bumped` then moves only the books
   // still at the version the memory reflects. Every write below waits for that (the gate), and writes
   // nothing unless all books were bumped; the final SELECT then fails the statement, so that nothing of it
-  // commits, when a book had moved or a maker was not open.
+  // commits, when a book had moved, or a maker or an order to cancel was not open.
   constexpr int kBookParams = 4;
   constexpr int kFirstWrite = 1 + kBookParams;
   constexpr int kFirstEvent = kFirstWrite + kWriteParams;
@@ -367,10 +367,23 @@ void SpotStore::WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite
         "  FROM locked l JOIN wanted w USING (commodity_id) "
         "  WHERE b.commodity_id = l.commodity_id AND b.version = w.version "
         "  RETURNING 1), ",
-        WriteCtes(kFirstWrite, kGate), ", ", OutboxRowsCtes(kFirstEvent, kGate, notify), " ", "SELECT spot_check(",
-        kGate, ", 'a spot book was written by another process since this one last did'), ",
+        WriteCtes(kFirstWrite, kGate), ", ",
+        // The batch never fills an order it cancels (the in-memory book no longer has it), nor cancels one it
+        // fills (SpotMarketService::Batch::Cancel): a row is updated by one of `filled` and `cancelled` at most.
+        "cancelled AS ("
+        "  UPDATE spot_orders o SET status = 3, cancel_reason = ",
+        static_cast<int>(SpotCancelReason::kByOwner),
+        ",    updated_at = to_timestamp(c.at_us::double precision / 1e6) "
+        "  FROM unnest($",
+        kCounts + 2, "::text[], $", kCounts + 3, "::bigint[], $", kCounts + 4,
+        "::bigint[]) AS c (commodity_id, seq, at_us) "
+        "  WHERE o.commodity_id = c.commodity_id AND o.seq = c.seq AND o.status = 1 AND ",
+        kGate, "  RETURNING 1), ", OutboxRowsCtes(kFirstEvent, kGate, notify), " ", "SELECT spot_check(", kGate,
+        ", 'a spot book was written by another process since this one last did'), ",
         "  spot_check((SELECT count(*) FROM filled) = $", kCounts + 1,
         ", 'a resting order the in-memory book filled is not open in the database'), ",
+        "  spot_check((SELECT count(*) FROM cancelled) = $", kCounts + 5,
+        ", 'an order the in-memory book cancelled is not open in the database'), ",
         "  (SELECT count(*) FROM notified)");
   };
   static const std::string kSql[] = {sql(false), sql(true)};
@@ -383,6 +396,13 @@ void SpotStore::WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite
     next_seqs.push_back(b.next_seq);
     next_trade_seqs.push_back(b.next_trade_seq);
   }
+  std::vector<std::string> cancel_books;
+  std::vector<int64_t> cancel_seqs, cancel_times;
+  for (const SpotCancelWrite& c : cancels) {
+    cancel_books.push_back(c.commodity_id);
+    cancel_seqs.push_back(c.seq);
+    cancel_times.push_back(absl::ToUnixMicros(c.at));
+  }
   const BatchParams params = ParamsOf(orders, fills, trades);
   const std::vector<std::string> e = OutboxRowsParams(events);
   const std::vector<std::string>& o = params.orders;
@@ -393,8 +413,9 @@ void SpotStore::WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite
                    NumberArray(next_trade_seqs), o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10],
                    o[11], o[12], o[13], o[14], o[15], o[16], o[17], absl::ToUnixMicros(now), f[0], f[1], f[2], t[0],
                    t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13], t[14], e[0], e[1],
-                   e[2], e[3], e[4], e[5], e[6], static_cast<int64_t>(books.size()),
-                   static_cast<int64_t>(fills.size()));
+                   e[2], e[3], e[4], e[5], e[6], static_cast<int64_t>(books.size()), static_cast<int64_t>(fills.size()),
+                   TextArray(cancel_books), NumberArray(cancel_seqs), NumberArray(cancel_times),
+                   static_cast<int64_t>(cancels.size()));
 }
 
 absl::StatusOr<SpotOrderRow> SpotStore::GetOrder(pqxx::work& tx, const std::string& tenant_id,

@@ -120,6 +120,13 @@ struct SpotFill {
   int64_t quantity_milli;
 };
 
+// A resting order that a one-statement batch cancels (its owner asked): where it is, and when.
+struct SpotCancelWrite {
+  std::string commodity_id;
+  int64_t seq = 0;
+  absl::Time at;
+};
+
 struct SpotPage {
   int size = 50;
   std::string after_id;  // keyset: rows with a smaller id than this (newest first); "" = first page
@@ -176,10 +183,11 @@ class SpotStore {
   // error (an idempotency key used before: unique violation). A broken connection leaves the outcome unknown.
   // `notify`: whether the statement wakes the relay with a NOTIFY; when false, the caller wakes it after the
   // commit (outbox::WakeLocalRelays).
+  // `cancels`: resting orders cancelled by their owners (status open in the database, else PTD01).
   static void WriteAlone(pqxx::nontransaction& tx, const std::vector<BookWrite>& books,
                          const std::vector<NewSpotOrder>& orders, const std::vector<SpotFill>& fills, absl::Time now,
-                         const std::vector<SpotTradeRow>& trades, const std::vector<outbox::Event>& events,
-                         bool notify);
+                         const std::vector<SpotTradeRow>& trades, const std::vector<SpotCancelWrite>& cancels,
+                         const std::vector<outbox::Event>& events, bool notify);
   // NOT_FOUND when absent or another tenant's.
   static absl::StatusOr<SpotOrderRow> GetOrder(pqxx::work& tx, const std::string& tenant_id,
                                                const std::string& order_id);
