@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <set>
 #include <vector>
@@ -29,6 +30,9 @@ namespace ptd::trading {
 
 // The in-memory state of one commodity's book. Everything but the catalogue facts is guarded by `mu`, which
 // is held across match and persist (see the header).
+// How many of the latest orders to leave a book it remembers, with how they left (Book::closed).
+constexpr size_t kClosedMemory = 100'000;
+
 struct SpotMarketService::Book {
   struct Resting {
     std::string order_id;
@@ -45,8 +49,9 @@ struct SpotMarketService::Book {
   SpotCommodity commodity;
 
   std::mutex mu;
-  bool valid = false;   // false: unknown or dirty, rebuild before use
-  int64_t version = 0;  // the spot_books.version the memory reflects (when valid)
+  bool row_exists = false;  // its spot_books row was created (RunBatch)
+  bool valid = false;       // false: unknown or dirty, rebuild before use
+  int64_t version = 0;      // the spot_books.version the memory reflects (when valid)
   // The book's numbers the memory reflects (when valid): the next order's arrival sequence and the next
   // trade's place on the tape (spot_books.next_seq and next_trade_seq).
   int64_t next_seq = 0;
@@ -54,6 +59,10 @@ struct SpotMarketService::Book {
   std::unique_ptr<book::OrderBook> book;
   absl::flat_hash_map<uint64_t, Resting> resting;  // by arrival sequence (the core's order id)
   absl::flat_hash_map<std::string, OwnPrices> own;
+  // The latest orders that left the book since it was last rebuilt (at most kClosedMemory), and how: filled
+  // or cancelled. A cancel of one is refused from memory, with its state, in a one-statement batch.
+  absl::flat_hash_map<uint64_t, SpotStatus> closed;
+  std::deque<uint64_t> closed_order;  // oldest first
 
   void AddResting(uint64_t seq, Resting r) {
     OwnPrices& prices = own[r.tenant_id];
@@ -68,6 +77,17 @@ struct SpotMarketService::Book {
     side.erase(side.find(it->second.price_minor));
     if (prices.bids.empty() && prices.asks.empty()) own.erase(it->second.tenant_id);
     resting.erase(it);
+  }
+
+  // A resting order left the book: filled, or cancelled.
+  void Close(uint64_t seq, SpotStatus how) {
+    RemoveResting(seq);
+    if (!closed.emplace(seq, how).second) return;
+    closed_order.push_back(seq);
+    if (closed_order.size() > kClosedMemory) {
+      closed.erase(closed_order.front());
+      closed_order.pop_front();
+    }
   }
 
   // True when an order of `tenant` could meet one of the tenant's own resting orders.
@@ -88,6 +108,8 @@ struct SpotMarketService::Book {
     book = std::make_unique<book::OrderBook>();
     resting.clear();
     own.clear();
+    closed.clear();  // what the memory did before may not have been committed
+    closed_order.clear();
     std::vector<book::Fill> fills;
     for (const SpotOrderRow& o : SpotStore::RestingOrders(tx, commodity.commodity_id)) {
       book->Add({.order_id = static_cast<uint64_t>(o.seq),
@@ -484,7 +506,7 @@ absl::Status SpotMarketService::Batch::Place(Book& b, Pending& p, int64_t seq,
       fill_index_.emplace(maker_seq, fills_.size());
       fills_.push_back({b.commodity.commodity_id, maker_seq.second, f.quantity_milli});
     }
-    if (f.maker_done) b.RemoveResting(f.maker_order_id);
+    if (f.maker_done) b.Close(f.maker_order_id, SpotStatus::kFilled);
   }
 
   order_index_.emplace(BookSeq{&b, seq}, orders_.size());
@@ -520,7 +542,7 @@ absl::Status SpotMarketService::Batch::Cancel(Book& b, Pending& p) {
   b.valid = false;
   std::optional<int64_t> rest = b.book->Cancel(static_cast<uint64_t>(order->seq));
   if (!rest) return absl::InternalError(absl::StrCat("open order ", order->order_id, " is not in the book"));
-  b.RemoveResting(static_cast<uint64_t>(order->seq));
+  b.Close(static_cast<uint64_t>(order->seq), SpotStatus::kCancelled);
   const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
   SpotStore::CancelOrder(*tx_, order->order_id, SpotCancelReason::kByOwner, now);
   Cancelled(p, *std::move(order), *rest, now);
@@ -528,18 +550,28 @@ absl::Status SpotMarketService::Batch::Cancel(Book& b, Pending& p) {
 }
 
 absl::Status SpotMarketService::Batch::CancelInMemory(Book& b, Pending& p) {
-  // CommitAlone saw the order resting, with the book valid; a placement earlier in this batch may have filled
-  // it since, in whole (no longer resting) or in part (a fill of its row that this statement writes too).
-  // Rare; the transaction's way answers it.
+  // CommitAlone saw the order resting or closed, with the book valid. A placement earlier in this batch may
+  // have filled it since: in whole (closed now: refused) or in part (a fill of its row that this statement
+  // writes too, and a row is updated once per statement: rare, the transaction's way answers it).
   const int64_t seq = p.target.seq;
-  auto resting = b.resting.find(static_cast<uint64_t>(seq));
-  if (resting == b.resting.end() || resting->second.order_id != p.order_id || fill_index_.contains(BookSeq{&b, seq})) {
+  if (!b.resting.contains(static_cast<uint64_t>(seq))) {
+    // Closed since the caller read it (the memory says how, also when this batch filled it), or already then.
+    auto closed = b.closed.find(static_cast<uint64_t>(seq));
+    const SpotStatus state = closed != b.closed.end() ? closed->second : p.target.status;
+    if (state == SpotStatus::kOpen) {
+      return absl::InternalError(absl::StrCat("order ", p.order_id, " to cancel is neither resting nor closed"));
+    }
+    p.status = absl::FailedPreconditionError(
+        absl::StrCat("only an open order can be cancelled; order ", p.order_id, " is ", StatusName(state)));
+    return absl::OkStatus();
+  }
+  if (fill_index_.contains(BookSeq{&b, seq})) {
     return absl::AbortedError(absl::StrCat("order ", p.order_id, " to cancel was filled earlier in the batch"));
   }
   b.valid = false;
   std::optional<int64_t> rest = b.book->Cancel(static_cast<uint64_t>(seq));
   if (!rest) return absl::InternalError(absl::StrCat("open order ", p.order_id, " is not in the book"));
-  b.RemoveResting(static_cast<uint64_t>(seq));
+  b.Close(static_cast<uint64_t>(seq), SpotStatus::kCancelled);
   const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
   cancels_.push_back({.commodity_id = b.commodity.commodity_id, .seq = seq, .at = now});
   p.alone_cancel_time = now;
@@ -770,6 +802,22 @@ absl::Status SpotMarketService::RunBatch(const std::vector<Pending*>& batch) {
     }
   }
 
+  // The rows of books this process has not seen in the database yet, created in a transaction of their own
+  // before the batch's: created inside it, while it holds the lock of another book, a row could deadlock with
+  // another process's batch locking both books.
+  std::vector<Book*> unseen;
+  for (auto& [id, entry] : books) {
+    if (!entry.first->row_exists) unseen.push_back(entry.first);
+  }
+  if (!unseen.empty()) {
+    absl::Status created = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
+      for (Book* b : unseen) SpotStore::EnsureBook(tx, b->commodity.commodity_id, kCurrency, b->commodity.unit);
+      return absl::OkStatus();
+    });
+    if (!created.ok()) return created;
+    for (Book* b : unseen) b->row_exists = true;
+  }
+
   absl::flat_hash_map<std::string, int64_t> versions;
   absl::flat_hash_map<std::string, int64_t> next_seqs;
   std::vector<std::string> traded;
@@ -779,7 +827,8 @@ absl::Status SpotMarketService::RunBatch(const std::vector<Pending*>& batch) {
     next_seqs.clear();
     traded.clear();
     LockedBooks locked = SpotStore::LockBooks(tx, to_lock, keys);
-    std::vector<BookToLock> missing;  // books that never had an order: created, then locked
+    // Books without a row (created above, so only if it was deleted since): created, then locked.
+    std::vector<BookToLock> missing;
     for (const BookToLock& b : to_lock) {
       if (locked.books.contains(b.commodity_id)) continue;
       SpotStore::EnsureBook(tx, b.commodity_id, kCurrency, books[b.commodity_id].first->commodity.unit);
@@ -841,12 +890,16 @@ bool SpotMarketService::CommitAlone(const std::vector<Pending*>& batch) {
   for (auto& [id, entry] : books) {
     held.emplace_back(entry.first->mu);
     if (!entry.first->valid) return false;
-    // A cancel of an order that is not resting (filled or cancelled since the caller read it, or another
-    // tenant's) goes the transaction's way, which reads the order and refuses it with its state.
+    // A cancel is decided from memory when the order rests there, or is known closed (by this process since
+    // the book was built, or when the caller read it). Else (closed by another process) the transaction's way
+    // reads it and refuses it with its state.
     for (const Pending* p : entry.second) {
       if (p->kind != Pending::Kind::kCancel) continue;
-      auto resting = entry.first->resting.find(static_cast<uint64_t>(p->target.seq));
-      if (resting == entry.first->resting.end() || resting->second.order_id != p->order_id) return false;
+      const auto seq = static_cast<uint64_t>(p->target.seq);
+      if (!entry.first->resting.contains(seq) && !entry.first->closed.contains(seq) &&
+          p->target.status == SpotStatus::kOpen) {
+        return false;
+      }
     }
   }
 

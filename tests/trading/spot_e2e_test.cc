@@ -494,12 +494,14 @@ TEST_CASE("spot: a cancel of a resting order is one statement, answered as store
   REQUIRE(event.ParseFromString(events.find("ptd.trading.v1.SpotOrderCancelled")->second));
   CHECK(event.cancelled().milli() == 4000);
 
-  // Cancelled twice: refused (the transaction's way, which reads its state), nothing changes.
+  // Cancelled twice: refused from memory (no transaction), nothing changes.
   Call again("seller");
   SpotOrder out;
   grpc::Status twice = server.stub().CancelSpotOrder(&again.context, cancel, &out);
   CHECK(twice.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
-  CHECK(twice.error_message().find("cancelled") != std::string::npos);
+  CHECK(twice.error_message().find("is cancelled") != std::string::npos);
+  CHECK(SampleValue(server.Metrics(), transaction) == SampleValue(before, transaction));
+  CHECK(server.Query("SELECT count(*) FROM trading.outbox WHERE type = 'ptd.trading.v1.SpotOrderCancelled'") == 1);
 
   // A new process rebuilds the book from the database: the cancelled order is not in it.
   server.Kill();
@@ -671,6 +673,25 @@ TEST_CASE("spot: a batch of placements and cancels is one statement; a cancel of
   CHECK(SampleValue(after, fallbacks) == SampleValue(before, fallbacks) + 1);
   CHECK(SampleValue(after, transaction) == SampleValue(before, transaction) + 1);
   CHECK(BookOf(server, kPvc).asks_size() == 1);  // 2500 only
+  CheckConsistent(server, kPvc);
+
+  // A buy fills all of x3, then its owner's cancel comes: refused from memory ("filled"), in the statement.
+  const SpotOrder x3 = Place(server, "mix-x", Limit(kPvc, SPOT_SIDE_SELL, 2000, 1000)).order();
+  before = server.Metrics();
+  const Request cancel_x3 = CancelRequest(server, "mix-x", x3.order_id());
+  out = SendAsOneBatch(server, kPvc,
+                       {PlaceRequest(server, "mix-c", Limit(kPvc, SPOT_SIDE_BUY, 2000, 1000)), [cancel_x3] {
+                          std::this_thread::sleep_for(std::chrono::milliseconds(500));  // queued after the buy
+                          return cancel_x3();
+                        }});
+  INFO(Describe(out));
+  REQUIRE(out[0].status.ok());
+  CHECK(out[0].placed.trades_size() == 1);
+  CHECK(out[1].status.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  CHECK(out[1].status.error_message().find("is filled") != std::string::npos);
+  after = server.Metrics();
+  CHECK(SampleValue(after, fallbacks) == SampleValue(before, fallbacks));
+  CHECK(SampleValue(after, transaction) == SampleValue(before, transaction));
   CheckConsistent(server, kPvc);
 }
 
