@@ -85,13 +85,8 @@ struct Client {
       resting.pop_back();
       CancelSpotOrderRequest request;
       request.set_order_id(order_id);
-      context = std::make_unique<grpc::ClientContext>();
-      context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-      context->AddMetadata("x-ptd-internal-token", token);
-      context->AddMetadata("x-ptd-tenant", tenant);
-      context->AddMetadata("x-ptd-subject", "spot_orders_load");
+      NewCall(tenant);
       cancelled.Clear();
-      started = Clock::now();
       cancel_reader = stub->PrepareAsyncCancelSpotOrder(context.get(), request, cq);
       cancel_reader->StartCall();
       cancel_reader->Finish(&cancelled, &status, this);
@@ -110,16 +105,22 @@ struct Client {
     request.mutable_quantity()->set_milli(1000 * (1 + static_cast<int64_t>(rng() % 5)));
     request.mutable_quantity()->set_unit("t");
 
-    context = std::make_unique<grpc::ClientContext>();
-    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    context->AddMetadata("x-ptd-internal-token", token);
-    context->AddMetadata("x-ptd-tenant", tenant_ = "bench-tenant-" + std::to_string(rng() % 100000));
-    context->AddMetadata("x-ptd-subject", "spot_orders_load");
+    tenant_ = "bench-tenant-" + std::to_string(rng() % 100000);
+    NewCall(tenant_);
     response.Clear();
-    started = Clock::now();
     reader = stub->PrepareAsyncPlaceSpotOrder(context.get(), request, cq);
     reader->StartCall();
     reader->Finish(&response, &status, this);
+  }
+
+  // A fresh context for the next call, as `tenant`, and its start time.
+  void NewCall(const std::string& tenant) {
+    context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context->AddMetadata("x-ptd-internal-token", token);
+    context->AddMetadata("x-ptd-tenant", tenant);
+    context->AddMetadata("x-ptd-subject", "spot_orders_load");
+    started = Clock::now();
   }
 
   void Record(Clock::time_point measure_from) {

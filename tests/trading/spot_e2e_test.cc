@@ -626,7 +626,7 @@ TEST_CASE("spot: in one batch, refused requests get their own answers and the ot
   CheckConsistent(server, kPvc);
 }
 
-TEST_CASE("spot: a batch of placements and cancels is one statement; a cancel of an order the batch filled is not") {
+TEST_CASE("spot: a batch of placements and cancels is one statement, but not a cancel of an order the batch filled") {
   SpotServer server;
   const SpotOrder x = Place(server, "mix-x", Limit(kPvc, SPOT_SIDE_SELL, 2000, 3000)).order();
   const SpotOrder y = Place(server, "mix-y", Limit(kPvc, SPOT_SIDE_SELL, 2100, 2000)).order();
