@@ -41,6 +41,20 @@ double MetricValue(prometheus::Registry& registry, const std::string& name,
   return 0;
 }
 
+// Whether `registry` has a series of `name` with exactly `labels`.
+bool HasSeries(prometheus::Registry& registry, const std::string& name,
+               const std::map<std::string, std::string>& labels) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& label : metric.label) have[label.name] = label.value;
+      if (have == labels) return true;
+    }
+  }
+  return false;
+}
+
 // The helper programs are built next to this test binary.
 std::string HelperPath(const std::string& name) {
   return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / name).string();
@@ -371,6 +385,16 @@ TEST_CASE("outbox: the relay reports published and pending events") {
   CHECK(MetricValue(world.registry, "ptd_outbox_pending", {{"stream", world.stream}}) == 0);
   CHECK(MetricValue(world.registry, "ptd_outbox_oldest_pending_seconds") == 0);
   CHECK(MetricValue(world.registry, "ptd_outbox_published_total", {{"stream", world.stream}}) == 3);
+}
+
+TEST_CASE("outbox: a stream's pending gauge has a series as soon as its first events are published") {
+  World world;
+  Relay relay(world.pool(), world.redis(), {.pending_metrics_interval = absl::Hours(1)}, &world.registry);
+  REQUIRE(*relay.PublishOnce() == 0);  // the first round counts: nothing pending, no stream yet
+  world.WriteEvents(3, 3);
+  REQUIRE(*relay.PublishOnce() == 3);  // published before any count saw them pending
+  CHECK(HasSeries(world.registry, "ptd_outbox_pending", {{"stream", world.stream}}));
+  CHECK(MetricValue(world.registry, "ptd_outbox_pending", {{"stream", world.stream}}) == 0);
 }
 
 TEST_CASE("outbox: the pending gauges are counted once an interval while events flow, and at once after a drain") {

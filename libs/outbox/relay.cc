@@ -192,8 +192,9 @@ struct Relay::Metrics {
                                   .Add({});
     auto& by_trigger = prometheus::BuildCounter()
                            .Name("ptd_outbox_relay_rounds_total")
-                           .Help("Background relay rounds by what started them: start, backlog (the round before "
-                                 "was full), wake (a writer of this process), notify (a NOTIFY), timer")
+                           .Help(
+                               "Background relay rounds by what started them: start, backlog (the round before "
+                               "was full), wake (a writer of this process), notify (a NOTIFY), timer")
                            .Register(*registry);
     for (const char* trigger : {"start", "backlog", "wake", "notify", "timer"}) {
       rounds.push_back(&by_trigger.Add({{"trigger", trigger}}));
@@ -328,7 +329,9 @@ absl::StatusOr<int> Relay::Publish(bool woken) {
   int published = 0;
   for (const auto& [stream, n] : published_by_stream) {
     metrics_->published->Add({{"stream", stream}}).Increment(n);
-    metrics_->streams_seen.insert(stream);
+    // A stream's first events: its pending gauge is counted now, so that it has a series at once (a relay
+    // woken right after each commit may otherwise publish everything before any count sees it pending).
+    if (metrics_->streams_seen.insert(stream).second) next_stats_ = absl::InfinitePast();
     published += n;
   }
   if (published > 0) published_since_stats_ = true;
