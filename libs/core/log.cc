@@ -24,9 +24,11 @@ constexpr size_t kFlushBytes = 256 << 10;
 
 class Sink {
  public:
+  // Appends `line` and its newline.
   void Append(std::string_view line, bool now) {
     std::unique_lock lock(mu_);
     buffer_.append(line);
+    buffer_.push_back('\n');
     if (now || stopped_ || buffer_.size() >= kFlushBytes) {
       lock.unlock();
       Flush();
@@ -37,7 +39,7 @@ class Sink {
       flusher_ = std::thread([this] { Run(); });
       std::atexit([] { TheSink().Stop(); });
     }
-    if (buffer_.size() == line.size()) wake_.notify_one();
+    if (buffer_.size() == line.size() + 1) wake_.notify_one();
   }
 
   // Writes what is buffered, in order with every other batch.
@@ -148,17 +150,11 @@ std::string Format(Level level, std::string_view msg, const nlohmann::json& fiel
 
 void Write(Level level, std::string_view msg, const nlohmann::json& fields) {
   if (level < MinLevel()) return;
-  std::string line = Format(level, msg, fields);
-  line.push_back('\n');
-  Sink::TheSink().Append(line, /*now=*/level >= Level::kWarn);
+  Sink::TheSink().Append(Format(level, msg, fields), /*now=*/level >= Level::kWarn);
 }
 
 void WriteFormatted(Level level, std::string_view line) {
-  std::string text;
-  text.reserve(line.size() + 1);
-  text.append(line);
-  text.push_back('\n');
-  Sink::TheSink().Append(text, /*now=*/level >= Level::kWarn);
+  Sink::TheSink().Append(line, /*now=*/level >= Level::kWarn);
 }
 
 void Flush() { Sink::TheSink().Flush(); }

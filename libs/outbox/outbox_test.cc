@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -27,32 +28,31 @@ using ptd::testing::Process;
 using ptd::testing::WaitFor;
 
 // The value of a counter or gauge of `registry` with exactly these labels (0 when absent).
-double MetricValue(prometheus::Registry& registry, const std::string& name,
-                   const std::map<std::string, std::string>& labels = {}) {
+// The series of `name` with exactly `labels`, with its family's type; nullopt when it has none.
+std::optional<std::pair<prometheus::MetricType, prometheus::ClientMetric>> FindSeries(
+    prometheus::Registry& registry, const std::string& name, const std::map<std::string, std::string>& labels) {
   for (const auto& family : registry.Collect()) {
     if (family.name != name) continue;
     for (const auto& metric : family.metric) {
       std::map<std::string, std::string> have;
       for (const auto& label : metric.label) have[label.name] = label.value;
-      if (have != labels) continue;
-      return family.type == prometheus::MetricType::Counter ? metric.counter.value : metric.gauge.value;
+      if (have == labels) return std::make_pair(family.type, metric);
     }
   }
-  return 0;
+  return std::nullopt;
 }
 
-// Whether `registry` has a series of `name` with exactly `labels`.
+// The value of a counter or gauge series, 0 when it has none.
+double MetricValue(prometheus::Registry& registry, const std::string& name,
+                   const std::map<std::string, std::string>& labels = {}) {
+  auto series = FindSeries(registry, name, labels);
+  if (!series) return 0;
+  return series->first == prometheus::MetricType::Counter ? series->second.counter.value : series->second.gauge.value;
+}
+
 bool HasSeries(prometheus::Registry& registry, const std::string& name,
                const std::map<std::string, std::string>& labels) {
-  for (const auto& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const auto& metric : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& label : metric.label) have[label.name] = label.value;
-      if (have == labels) return true;
-    }
-  }
-  return false;
+  return FindSeries(registry, name, labels).has_value();
 }
 
 // The helper programs are built next to this test binary.
