@@ -649,7 +649,7 @@ TEST_CASE("outbox: a relay killed between XADD and marking published leaves dupl
   Consumer consumer(world.pool(), world.redis(),
                     {.stream = world.stream, .group = "g", .block = absl::Milliseconds(50)}, CountingHandler("c"),
                     &world.registry);
-  REQUIRE(PollUntil(consumer, [&] {
+  REQUIRE(PollUntil(consumer, [&, marked = marked] {  // a copy: clang 14 cannot capture a structured binding
     return MetricValue(world.registry, "ptd_consumer_duplicates_total", {{"stream", world.stream}, {"group", "g"}}) ==
            5 - marked;
   }));
