@@ -104,6 +104,14 @@ std::string_view HeaderOf(const HttpRequest& request, std::string_view name) {
   return std::string_view(it->value().data(), it->value().size());
 }
 
+// A 200 with `body`, for the built-in endpoints.
+HttpResponse OkResponse(unsigned version, std::string body, std::string_view content_type = kJson) {
+  HttpResponse response{http::status::ok, version};
+  response.set(http::field::content_type, boost::beast::string_view(content_type.data(), content_type.size()));
+  response.body() = std::move(body);
+  return response;
+}
+
 }  // namespace
 
 Gateway::Gateway(GatewayOptions options, const RouteTable& routes, google::protobuf::MessageFactory& message_factory,
@@ -251,6 +259,19 @@ void Gateway::Finish(std::shared_ptr<Exchange> exchange, HttpResponse response, 
 }
 
 void Gateway::Handle(HttpRequest&& request, const Peer& peer, HttpResponder responder) {
+  std::shared_ptr<Exchange> exchange = Receive(std::move(request), peer, std::move(responder));
+  const Target target = TargetOf(exchange->request);
+  if (CorsPreflight(exchange, target) == Stage::kAnswered) return;
+  if (BuiltInEndpoint(exchange, target) == Stage::kAnswered) return;
+  const RouteTable::Lookup lookup = routes_.Find(target.method, target.path);
+  if (MatchRoute(exchange, lookup, target) == Stage::kAnswered) return;
+  if (Authenticate(exchange) == Stage::kAnswered) return;
+  if (ApplyRateLimits(exchange) == Stage::kAnswered) return;
+  if (TranscodeRequest(exchange, *lookup.match, target.query) == Stage::kAnswered) return;
+  CallBackend(std::move(exchange));
+}
+
+std::shared_ptr<Gateway::Exchange> Gateway::Receive(HttpRequest&& request, const Peer& peer, HttpResponder responder) {
   auto exchange = std::make_shared<Exchange>();
   exchange->start = std::chrono::steady_clock::now();
   exchange->request = std::move(request);
@@ -260,140 +281,164 @@ void Gateway::Handle(HttpRequest&& request, const Peer& peer, HttpResponder resp
   std::string_view given_id = HeaderOf(req, "x-request-id");
   exchange->request_id = IsUsableRequestId(given_id) ? std::string(given_id) : NewId();
   exchange->origin = std::string(HeaderOf(req, http::field::origin));
+  return exchange;
+}
 
-  std::string_view target(req.target().data(), req.target().size());
+Gateway::Target Gateway::TargetOf(const HttpRequest& request) {
+  std::string_view target(request.target().data(), request.target().size());
   size_t question = target.find('?');
-  std::string_view path = target.substr(0, question);
-  std::string_view query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
-  std::string_view method(req.method_string().data(), req.method_string().size());
+  return {.method = std::string_view(request.method_string().data(), request.method_string().size()),
+          .path = target.substr(0, question),
+          .query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1)};
+}
 
-  auto fail = [&](int http_status, const absl::Status& status) {
-    Finish(exchange, ErrorResponse(*exchange, http_status, ErrorBody(status)));
-  };
-  auto ok_json = [&](std::string body, std::string_view content_type = kJson) {
-    HttpResponse response{http::status::ok, req.version()};
-    response.set(http::field::content_type, boost::beast::string_view(content_type.data(), content_type.size()));
-    response.body() = std::move(body);
-    return response;
-  };
+void Gateway::Fail(const std::shared_ptr<Exchange>& exchange, int http_status, const absl::Status& status) {
+  Finish(exchange, ErrorResponse(*exchange, http_status, ErrorBody(status)));
+}
 
-  // CORS preflight.
-  if (method == "OPTIONS" && !HeaderOf(req, http::field::access_control_request_method).empty()) {
-    exchange->route_label = "preflight";
-    HttpResponse response{http::status::no_content, req.version()};
-    if (OriginAllowed(exchange->origin)) {
-      response.set(http::field::access_control_allow_methods, "GET, POST, PUT, PATCH, DELETE, OPTIONS");
-      response.set(http::field::access_control_allow_headers,
-                   "Authorization, Content-Type, X-API-Key, X-Request-Id, Grpc-Timeout");
-      response.set(http::field::access_control_max_age, "600");
-    }
-    return Finish(exchange, std::move(response));
+Gateway::Stage Gateway::CorsPreflight(const std::shared_ptr<Exchange>& exchange, const Target& target) {
+  const HttpRequest& req = exchange->request;
+  if (target.method != "OPTIONS" || HeaderOf(req, http::field::access_control_request_method).empty()) {
+    return Stage::kPassed;
   }
-
-  // Built-in endpoints.
-  if (method == "GET") {
-    if (path == "/healthz") {
-      exchange->route_label = "/healthz";
-      return Finish(exchange, ok_json(R"({"status":"ok"})"));
-    }
-    if (path == "/readyz") {
-      exchange->route_label = "/readyz";
-      Readiness readiness;
-      {
-        absl::MutexLock lock(&readiness_mu_);
-        readiness = readiness_;
-      }
-      HttpResponse response = ok_json(readiness.json.empty() ? R"({"ready":false})" : readiness.json);
-      if (!readiness.ready) response.result(http::status::service_unavailable);
-      return Finish(exchange, std::move(response));
-    }
-    if (path == "/metrics") {
-      exchange->route_label = "/metrics";
-      if (before_metrics_scrape_) before_metrics_scrape_();
-      return Finish(exchange,
-                    ok_json(prometheus::TextSerializer().Serialize(registry_->Collect()), "text/plain; version=0.0.4"));
-    }
-    if (path == "/openapi.json") {
-      exchange->route_label = "/openapi.json";
-      return Finish(exchange, ok_json(openapi_json_));
-    }
+  exchange->route_label = "preflight";
+  HttpResponse response{http::status::no_content, req.version()};
+  if (OriginAllowed(exchange->origin)) {
+    response.set(http::field::access_control_allow_methods, "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+    response.set(http::field::access_control_allow_headers,
+                 "Authorization, Content-Type, X-API-Key, X-Request-Id, Grpc-Timeout");
+    response.set(http::field::access_control_max_age, "600");
   }
+  Finish(exchange, std::move(response));
+  return Stage::kAnswered;
+}
 
-  // The route.
-  RouteTable::Lookup lookup = routes_.Find(method, path);
+Gateway::Stage Gateway::BuiltInEndpoint(const std::shared_ptr<Exchange>& exchange, const Target& target) {
+  if (target.method != "GET") return Stage::kPassed;
+  const unsigned version = exchange->request.version();
+  if (target.path == "/healthz") {
+    exchange->route_label = "/healthz";
+    Finish(exchange, OkResponse(version, R"({"status":"ok"})"));
+    return Stage::kAnswered;
+  }
+  if (target.path == "/readyz") {
+    exchange->route_label = "/readyz";
+    Readiness readiness;
+    {
+      absl::MutexLock lock(&readiness_mu_);
+      readiness = readiness_;
+    }
+    HttpResponse response = OkResponse(version, readiness.json.empty() ? R"({"ready":false})" : readiness.json);
+    if (!readiness.ready) response.result(http::status::service_unavailable);
+    Finish(exchange, std::move(response));
+    return Stage::kAnswered;
+  }
+  if (target.path == "/metrics") {
+    exchange->route_label = "/metrics";
+    if (before_metrics_scrape_) before_metrics_scrape_();
+    Finish(exchange, OkResponse(version, prometheus::TextSerializer().Serialize(registry_->Collect()),
+                                "text/plain; version=0.0.4"));
+    return Stage::kAnswered;
+  }
+  if (target.path == "/openapi.json") {
+    exchange->route_label = "/openapi.json";
+    Finish(exchange, OkResponse(version, openapi_json_));
+    return Stage::kAnswered;
+  }
+  return Stage::kPassed;
+}
+
+Gateway::Stage Gateway::MatchRoute(const std::shared_ptr<Exchange>& exchange, const RouteTable::Lookup& lookup,
+                                   const Target& target) {
   if (!lookup.match) {
+    const std::string method(target.method);
+    const std::string path(target.path);
     if (lookup.path_known) {
-      HttpResponse response = ErrorResponse(*exchange, 405,
-                                            ErrorBody(absl::UnimplementedError(absl::StrCat(
-                                                std::string(method), " is not allowed on ", std::string(path)))));
+      HttpResponse response = ErrorResponse(
+          *exchange, 405, ErrorBody(absl::UnimplementedError(absl::StrCat(method, " is not allowed on ", path))));
       response.set(http::field::allow, absl::StrJoin(lookup.allowed_methods, ", "));
-      return Finish(exchange, std::move(response));
+      Finish(exchange, std::move(response));
+    } else {
+      Fail(exchange, 404, absl::NotFoundError(absl::StrCat("no API at ", method, " ", path)));
     }
-    return fail(404, absl::NotFoundError(absl::StrCat("no API at ", std::string(method), " ", std::string(path))));
+    return Stage::kAnswered;
   }
   const Route& route = *lookup.match->route;
   exchange->route = &route;
   exchange->route_label = route.path.text();
+  return Stage::kPassed;
+}
 
-  // Who is calling.
+Gateway::Stage Gateway::Authenticate(const std::shared_ptr<Exchange>& exchange) {
+  const HttpRequest& req = exchange->request;
+  auto unauthorized = [&](const absl::Status& status) {
+    HttpResponse response = ErrorResponse(*exchange, 401, ErrorBody(status));
+    response.set(http::field::www_authenticate, "Bearer");
+    Finish(exchange, std::move(response));
+    return Stage::kAnswered;
+  };
   absl::StatusOr<std::optional<Identity>> identity =
       authenticator_.Authenticate(HeaderOf(req, http::field::authorization), HeaderOf(req, "x-api-key"));
   if (!identity.ok()) {
-    if (identity.status().code() != absl::StatusCode::kUnauthenticated) return fail(503, identity.status());
-    HttpResponse response = ErrorResponse(*exchange, 401, ErrorBody(identity.status()));
-    response.set(http::field::www_authenticate, "Bearer");
-    return Finish(exchange, std::move(response));
+    if (identity.status().code() != absl::StatusCode::kUnauthenticated) {
+      Fail(exchange, 503, identity.status());
+      return Stage::kAnswered;
+    }
+    return unauthorized(identity.status());
   }
   exchange->identity = *std::move(identity);
-  if (!exchange->identity && !route.allow_anonymous) {
-    HttpResponse response = ErrorResponse(
-        *exchange, 401,
-        ErrorBody(absl::UnauthenticatedError("send an access token (Authorization: Bearer ...) or an X-API-Key")));
-    response.set(http::field::www_authenticate, "Bearer");
-    return Finish(exchange, std::move(response));
+  if (!exchange->identity && !exchange->route->allow_anonymous) {
+    return unauthorized(absl::UnauthenticatedError("send an access token (Authorization: Bearer ...) or an X-API-Key"));
   }
+  return Stage::kPassed;
+}
 
-  // Rate limits.
-  if (rate_limiter_ != nullptr) {
-    std::vector<Bucket> buckets;
-    if (exchange->identity) {
-      const Identity& who = *exchange->identity;
-      // One hash tag per tenant keeps a request's buckets in one Redis Cluster slot.
-      buckets.push_back({absl::StrCat("ptd:gateway:rate:{", who.tenant, "}:tenant"), options_.tenant_limit});
-      if (!who.api_key_id.empty()) {
-        buckets.push_back(
-            {absl::StrCat("ptd:gateway:rate:{", who.tenant, "}:key:", who.api_key_id), options_.api_key_limit});
-      }
-    } else {
-      buckets.push_back({absl::StrCat("ptd:gateway:rate:{ip:", peer.address, "}"), options_.anonymous_limit});
+Gateway::Stage Gateway::ApplyRateLimits(const std::shared_ptr<Exchange>& exchange) {
+  if (rate_limiter_ == nullptr) return Stage::kPassed;
+  std::vector<Bucket> buckets;
+  if (exchange->identity) {
+    const Identity& who = *exchange->identity;
+    // One hash tag per tenant keeps a request's buckets in one Redis Cluster slot.
+    buckets.push_back({absl::StrCat("ptd:gateway:rate:{", who.tenant, "}:tenant"), options_.tenant_limit});
+    if (!who.api_key_id.empty()) {
+      buckets.push_back(
+          {absl::StrCat("ptd:gateway:rate:{", who.tenant, "}:key:", who.api_key_id), options_.api_key_limit});
     }
-    absl::StatusOr<RateDecision> decision = rate_limiter_->Take(buckets);
-    if (!decision.ok()) {
-      // Fail open: losing Redis must not take the API down; the limit is protection, not accounting.
-      rate_limit_errors_.Increment();
-    } else if (!decision->allowed) {
-      int64_t seconds = std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(decision->retry_after, absl::Seconds(1))));
-      HttpResponse response =
-          ErrorResponse(*exchange, 429, ErrorBody(absl::ResourceExhaustedError("rate limit exceeded; retry later")));
-      response.set(http::field::retry_after, std::to_string(seconds));
-      return Finish(exchange, std::move(response));
-    }
+  } else {
+    buckets.push_back({absl::StrCat("ptd:gateway:rate:{ip:", exchange->peer.address, "}"), options_.anonymous_limit});
   }
+  absl::StatusOr<RateDecision> decision = rate_limiter_->Take(buckets);
+  if (!decision.ok()) {
+    // Fail open: losing Redis must not take the API down; the limit is protection, not accounting.
+    rate_limit_errors_.Increment();
+    return Stage::kPassed;
+  }
+  if (decision->allowed) return Stage::kPassed;
+  int64_t seconds = std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(decision->retry_after, absl::Seconds(1))));
+  HttpResponse response =
+      ErrorResponse(*exchange, 429, ErrorBody(absl::ResourceExhaustedError("rate limit exceeded; retry later")));
+  response.set(http::field::retry_after, std::to_string(seconds));
+  Finish(exchange, std::move(response));
+  return Stage::kAnswered;
+}
 
-  // JSON -> protobuf.
+Gateway::Stage Gateway::TranscodeRequest(const std::shared_ptr<Exchange>& exchange, const RouteTable::Match& match,
+                                         std::string_view query) {
+  const HttpRequest& req = exchange->request;
   if (!req.body().empty()) {
     std::string_view content_type = HeaderOf(req, http::field::content_type);
     if (!content_type.empty() &&
         !absl::StartsWithIgnoreCase(absl::string_view(content_type.data(), content_type.size()), "application/json")) {
-      return fail(415, absl::InvalidArgumentError("the body must be JSON (Content-Type: application/json)"));
+      Fail(exchange, 415, absl::InvalidArgumentError("the body must be JSON (Content-Type: application/json)"));
+      return Stage::kAnswered;
     }
   }
-  exchange->message.reset(prototypes_.at(&route).request->New());
-  if (absl::Status s = BuildRequest(*lookup.match, query, req.body(), options_.transcode, exchange->message.get());
-      !s.ok()) {
-    return fail(400, s);
+  exchange->message.reset(prototypes_.at(match.route).request->New());
+  if (absl::Status s = BuildRequest(match, query, req.body(), options_.transcode, exchange->message.get()); !s.ok()) {
+    Fail(exchange, 400, s);
+    return Stage::kAnswered;
   }
-  CallBackend(std::move(exchange));
+  return Stage::kPassed;
 }
 
 void Gateway::PrepareContext(const Exchange& exchange, absl::Duration limit, grpc::ClientContext& context) const {

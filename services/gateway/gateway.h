@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -95,6 +96,38 @@ class Gateway {
     prometheus::Counter* messages = nullptr;
   };
 
+  // The request's method, path and query (without '?'), viewed in its target.
+  struct Target {
+    std::string_view method;
+    std::string_view path;
+    std::string_view query;
+  };
+  // What a stage of Handle did with the request: answered it (it goes no further), or passed it on.
+  enum class Stage { kAnswered, kPassed };
+
+  // The stages of Handle, in their order. Receive takes the request in (its start, request id and origin).
+  std::shared_ptr<Exchange> Receive(HttpRequest&& request, const Peer& peer, HttpResponder responder);
+  static Target TargetOf(const HttpRequest& request);
+  // A CORS preflight (OPTIONS with Access-Control-Request-Method) is answered 204, with the allowances when the
+  // origin is allowed.
+  Stage CorsPreflight(const std::shared_ptr<Exchange>& exchange, const Target& target);
+  // GET /healthz, /readyz, /metrics, /openapi.json.
+  Stage BuiltInEndpoint(const std::shared_ptr<Exchange>& exchange, const Target& target);
+  // The exchange's route from `lookup`; without one, 405 (with Allow) when the path has other methods, else 404.
+  Stage MatchRoute(const std::shared_ptr<Exchange>& exchange, const RouteTable::Lookup& lookup, const Target& target);
+  // Who is calling (bearer JWT or X-API-Key): 401 with WWW-Authenticate for a bad credential, or none where the
+  // route does not allow anonymous calls; 503 when the credential could not be checked.
+  Stage Authenticate(const std::shared_ptr<Exchange>& exchange);
+  // The tenant's and API key's buckets, or the client address's for an anonymous call: 429 with Retry-After
+  // when empty. Fails open when Redis cannot be asked (counted in gateway_rate_limit_errors_total).
+  Stage ApplyRateLimits(const std::shared_ptr<Exchange>& exchange);
+  // JSON -> protobuf: the exchange's request message from the path variables, the query and the body; 415 for
+  // a body that is not JSON, 400 for one (or a query) that does not fit the message.
+  Stage TranscodeRequest(const std::shared_ptr<Exchange>& exchange, const RouteTable::Match& match,
+                         std::string_view query);
+
+  // Answers `status` as the error body with `http_status`.
+  void Fail(const std::shared_ptr<Exchange>& exchange, int http_status, const absl::Status& status);
   void Finish(std::shared_ptr<Exchange> exchange, HttpResponse response, std::string_view grpc_code = "");
   // The headers every answer to a request carries: X-Request-Id, Cache-Control on routes, CORS.
   void AddCommonHeaders(const Exchange& exchange, HttpResponse& response) const;

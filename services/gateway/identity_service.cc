@@ -7,6 +7,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "libs/core/ids.h"
 #include "libs/core/log.h"
+#include "libs/core/request.h"
 #include "libs/core/status.h"
 #include "libs/server/caller.h"
 #include "services/gateway/domain/identity.h"
@@ -15,8 +16,6 @@
 namespace ptd::gateway {
 namespace {
 
-constexpr int kDefaultPageSize = 50;
-constexpr int kMaxPageSize = 500;
 constexpr char kEnterpriseRolePrefix[] = "ENTERPRISE_ROLE_";
 constexpr char kUserRolePrefix[] = "USER_ROLE_";
 
@@ -85,35 +84,7 @@ void ToProto(const ApiKey& k, v1::ApiKey* out) {
   out->set_created_by(k.created_by);
 }
 
-// ---- paging ----
-
-std::string PageToken(const std::string& last_id) { return absl::WebSafeBase64Escape(last_id); }
-
-std::string AfterId(const std::string& token, FieldViolations& violations) {
-  if (token.empty()) return "";
-  std::string id;
-  if (token.size() > 128 || !absl::WebSafeBase64Unescape(token, &id) || !IsValidId(id)) {
-    violations.Add("page_token", "is not a token this service returned");
-  }
-  return id;
-}
-
-int PageSize(int requested, FieldViolations& violations) {
-  if (requested < 0 || requested > kMaxPageSize) {
-    violations.Add("page_size", absl::StrCat("must be 0 to ", kMaxPageSize, ", got ", requested));
-  }
-  return requested <= 0 ? kDefaultPageSize : requested;
-}
-
 // ---- errors ----
-
-grpc::Status Finish(const char* rpc, const absl::Status& status) {
-  if (!status.ok() && (status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown ||
-                       status.code() == absl::StatusCode::kUnavailable)) {
-    log::Error("rpc failed", {{"rpc", rpc}, {"status", status.ToString()}});
-  }
-  return ToGrpcStatus(status);
-}
 
 absl::Status WrongCredentials() { return absl::UnauthenticatedError("email or password is wrong"); }
 absl::Status BadRefreshToken() { return absl::UnauthenticatedError("the refresh token is not valid; log in again"); }
@@ -166,10 +137,10 @@ grpc::Status IdentityService::Register(grpc::ServerContext*, const v1::RegisterR
   CheckEmail(email, "email", violations);
   CheckPassword(request->password(), "password", violations);
   CheckName(request->display_name(), "display_name", /*required=*/false, violations);
-  if (!violations.empty()) return Finish("Register", violations.ToStatus());
+  if (!violations.empty()) return Answer("Register", violations.ToStatus());
 
   absl::StatusOr<std::string> hash = HashPassword(request->password(), options_.password_cost);
-  if (!hash.ok()) return Finish("Register", hash.status());
+  if (!hash.ok()) return Answer("Register", hash.status());
   absl::Time now = absl::Now();
   Enterprise enterprise{
       .enterprise_id = NewId(), .name = request->enterprise_name(), .roles = enterprise_roles, .create_time = now};
@@ -184,7 +155,7 @@ grpc::Status IdentityService::Register(grpc::ServerContext*, const v1::RegisterR
     EnterpriseStore::Insert(tx, enterprise);
     return UserStore::Insert(tx, admin, "");
   });
-  if (!status.ok()) return Finish("Register", status);
+  if (!status.ok()) return Answer("Register", status);
   ToProto(enterprise, response->mutable_enterprise());
   ToProto(admin, response->mutable_admin());
   log::Info("enterprise registered", {{"enterprise_id", enterprise.enterprise_id}, {"user_id", admin.user_id}});
@@ -194,23 +165,23 @@ grpc::Status IdentityService::Register(grpc::ServerContext*, const v1::RegisterR
 grpc::Status IdentityService::Login(grpc::ServerContext*, const v1::LoginRequest* request, v1::TokenPair* response) {
   std::string email = NormalizeEmail(request->email());
   if (email.empty() || request->password().empty() || request->password().size() > kMaxPasswordLength) {
-    return Finish("Login", WrongCredentials());
+    return Answer("Login", WrongCredentials());
   }
   absl::StatusOr<std::optional<User>> user = pool_.InTransaction(
       [&](pqxx::work& tx) -> absl::StatusOr<std::optional<User>> { return UserStore::FindByEmail(tx, email); });
-  if (!user.ok()) return Finish("Login", user.status());
+  if (!user.ok()) return Answer("Login", user.status());
   // Verify against a decoy when the email is unknown: the answer takes as long either way.
   bool ok = VerifyPassword(request->password(), *user ? (*user)->password_hash : DecoyPasswordHash());
-  if (!*user || !ok || (*user)->disabled) return Finish("Login", WrongCredentials());
+  if (!*user || !ok || (*user)->disabled) return Answer("Login", WrongCredentials());
   absl::Status status =
       pool_.InTransaction([&](pqxx::work& tx) { return IssueTokens(tx, (*user)->user_id, NewId(), response); });
-  return Finish("Login", status);
+  return Answer("Login", status);
 }
 
 grpc::Status IdentityService::Refresh(grpc::ServerContext*, const v1::RefreshRequest* request,
                                       v1::TokenPair* response) {
   if (request->refresh_token().empty() || request->refresh_token().size() > 256) {
-    return Finish("Refresh", BadRefreshToken());
+    return Answer("Refresh", BadRefreshToken());
   }
   std::string hash = Hex(Sha256(request->refresh_token()));
   bool reused = false;
@@ -230,9 +201,9 @@ grpc::Status IdentityService::Refresh(grpc::ServerContext*, const v1::RefreshReq
   if (status.ok() && reused) {
     log::Warn("refresh token reused: its family is revoked");
     response->Clear();
-    return Finish("Refresh", BadRefreshToken());
+    return Answer("Refresh", BadRefreshToken());
   }
-  return Finish("Refresh", status);
+  return Answer("Refresh", status);
 }
 
 grpc::Status IdentityService::Logout(grpc::ServerContext*, const v1::LogoutRequest* request, v1::LogoutResponse*) {
@@ -244,13 +215,13 @@ grpc::Status IdentityService::Logout(grpc::ServerContext*, const v1::LogoutReque
     }
     return absl::OkStatus();
   });
-  return Finish("Logout", status);
+  return Answer("Logout", status);
 }
 
 grpc::Status IdentityService::WhoAmI(grpc::ServerContext* context, const v1::WhoAmIRequest*,
                                      v1::WhoAmIResponse* response) {
   absl::StatusOr<Caller> caller = CallerOf(*context);
-  if (!caller.ok()) return Finish("WhoAmI", caller.status());
+  if (!caller.ok()) return Answer("WhoAmI", caller.status());
   response->set_tenant_id(caller->tenant_id);
   response->set_subject(caller->subject);
   for (const std::string& r : caller->roles) response->add_roles(r);
@@ -260,25 +231,23 @@ grpc::Status IdentityService::WhoAmI(grpc::ServerContext* context, const v1::Who
 grpc::Status IdentityService::CreateUser(grpc::ServerContext* context, const v1::CreateUserRequest* request,
                                          v1::User* response) {
   absl::StatusOr<Caller> caller = AdminCaller(*context);
-  if (!caller.ok()) return Finish("CreateUser", caller.status());
+  if (!caller.ok()) return Answer("CreateUser", caller.status());
   const v1::User& in = request->user();
   std::vector<std::string> roles = UserRolesFrom(in.roles());
   std::string email = NormalizeEmail(in.email());
   FieldViolations violations;
-  if (request->idempotency_key().empty() || request->idempotency_key().size() > 128) {
-    violations.Add("idempotency_key", "is required (1 to 128 characters)");
-  }
+  CheckIdempotencyKey(request->idempotency_key(), violations);
   CheckEmail(email, "user.email", violations);
   CheckPassword(in.password(), "user.password", violations);
   CheckName(in.display_name(), "user.display_name", /*required=*/false, violations);
   absl::StatusOr<Enterprise> enterprise =
       pool_.InTransaction([&](pqxx::work& tx) { return EnterpriseStore::Get(tx, caller->tenant_id); });
-  if (!enterprise.ok()) return Finish("CreateUser", enterprise.status());
+  if (!enterprise.ok()) return Answer("CreateUser", enterprise.status());
   CheckUserRoles(roles, enterprise->is_platform, /*for_api_key=*/false, "user.roles", violations);
-  if (!violations.empty()) return Finish("CreateUser", violations.ToStatus());
+  if (!violations.empty()) return Answer("CreateUser", violations.ToStatus());
 
   absl::StatusOr<std::string> hash = HashPassword(in.password(), options_.password_cost);
-  if (!hash.ok()) return Finish("CreateUser", hash.status());
+  if (!hash.ok()) return Answer("CreateUser", hash.status());
   User user{.user_id = NewId(),
             .enterprise_id = caller->tenant_id,
             .email = email,
@@ -289,15 +258,13 @@ grpc::Status IdentityService::CreateUser(grpc::ServerContext* context, const v1:
   absl::Status status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
     if (std::optional<User> earlier =
             UserStore::FindByIdempotencyKey(tx, caller->tenant_id, request->idempotency_key())) {
-      if (earlier->email != email) {
-        return absl::AlreadyExistsError("idempotency_key was already used for a different request");
-      }
+      if (earlier->email != email) return ReusedKeyError();
       user = *earlier;
       return absl::OkStatus();
     }
     return UserStore::Insert(tx, user, request->idempotency_key());
   });
-  if (!status.ok()) return Finish("CreateUser", status);
+  if (!status.ok()) return Answer("CreateUser", status);
   ToProto(user, response);
   return grpc::Status::OK;
 }
@@ -305,16 +272,16 @@ grpc::Status IdentityService::CreateUser(grpc::ServerContext* context, const v1:
 grpc::Status IdentityService::ListUsers(grpc::ServerContext* context, const v1::ListUsersRequest* request,
                                         v1::ListUsersResponse* response) {
   absl::StatusOr<Caller> caller = AdminCaller(*context);
-  if (!caller.ok()) return Finish("ListUsers", caller.status());
+  if (!caller.ok()) return Answer("ListUsers", caller.status());
   FieldViolations violations;
   int size = PageSize(request->page_size(), violations);
   std::string after = AfterId(request->page_token(), violations);
-  if (!violations.empty()) return Finish("ListUsers", violations.ToStatus());
+  if (!violations.empty()) return Answer("ListUsers", violations.ToStatus());
   absl::StatusOr<std::vector<User>> users =
       pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<User>> {
         return UserStore::List(tx, caller->tenant_id, after, size);
       });
-  if (!users.ok()) return Finish("ListUsers", users.status());
+  if (!users.ok()) return Answer("ListUsers", users.status());
   for (int i = 0; i < static_cast<int>(users->size()) && i < size; ++i) ToProto((*users)[i], response->add_users());
   if (static_cast<int>(users->size()) > size) response->set_next_page_token(PageToken((*users)[size - 1].user_id));
   return grpc::Status::OK;
@@ -323,18 +290,16 @@ grpc::Status IdentityService::ListUsers(grpc::ServerContext* context, const v1::
 grpc::Status IdentityService::CreateApiKey(grpc::ServerContext* context, const v1::CreateApiKeyRequest* request,
                                            v1::CreateApiKeyResponse* response) {
   absl::StatusOr<Caller> caller = AdminCaller(*context);
-  if (!caller.ok()) return Finish("CreateApiKey", caller.status());
+  if (!caller.ok()) return Answer("CreateApiKey", caller.status());
   std::vector<std::string> roles = UserRolesFrom(request->roles());
   FieldViolations violations;
-  if (request->idempotency_key().empty() || request->idempotency_key().size() > 128) {
-    violations.Add("idempotency_key", "is required (1 to 128 characters)");
-  }
+  CheckIdempotencyKey(request->idempotency_key(), violations);
   CheckName(request->name(), "name", /*required=*/true, violations);
   absl::StatusOr<Enterprise> enterprise =
       pool_.InTransaction([&](pqxx::work& tx) { return EnterpriseStore::Get(tx, caller->tenant_id); });
-  if (!enterprise.ok()) return Finish("CreateApiKey", enterprise.status());
+  if (!enterprise.ok()) return Answer("CreateApiKey", enterprise.status());
   CheckUserRoles(roles, enterprise->is_platform, /*for_api_key=*/true, "roles", violations);
-  if (!violations.empty()) return Finish("CreateApiKey", violations.ToStatus());
+  if (!violations.empty()) return Answer("CreateApiKey", violations.ToStatus());
 
   std::string secret = NewSecret("ptdk_");
   ApiKey key{.api_key_id = NewId(),
@@ -344,16 +309,12 @@ grpc::Status IdentityService::CreateApiKey(grpc::ServerContext* context, const v
              .created_by = caller->subject,
              .create_time = absl::Now()};
   absl::Status status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
-    if (std::optional<ApiKey> earlier =
-            ApiKeyStore::FindByIdempotencyKey(tx, caller->tenant_id, request->idempotency_key())) {
-      // The secret was shown once and is not kept: a retry cannot get it back.
-      return absl::AlreadyExistsError(absl::StrCat("idempotency_key was already used for API key ", earlier->api_key_id,
-                                                   "; its secret is shown only once: revoke it and create another"));
-    }
+    // The secret was shown once and is not kept: even a retry of the same request cannot get it back.
+    if (ApiKeyStore::FindByIdempotencyKey(tx, caller->tenant_id, request->idempotency_key())) return ReusedKeyError();
     ApiKeyStore::Insert(tx, key, Hex(Sha256(secret)), request->idempotency_key());
     return absl::OkStatus();
   });
-  if (!status.ok()) return Finish("CreateApiKey", status);
+  if (!status.ok()) return Answer("CreateApiKey", status);
   ToProto(key, response->mutable_api_key());
   response->set_secret(secret);
   log::Info("api key created", {{"api_key_id", key.api_key_id}, {"enterprise_id", key.enterprise_id}});
@@ -363,16 +324,16 @@ grpc::Status IdentityService::CreateApiKey(grpc::ServerContext* context, const v
 grpc::Status IdentityService::ListApiKeys(grpc::ServerContext* context, const v1::ListApiKeysRequest* request,
                                           v1::ListApiKeysResponse* response) {
   absl::StatusOr<Caller> caller = AdminCaller(*context);
-  if (!caller.ok()) return Finish("ListApiKeys", caller.status());
+  if (!caller.ok()) return Answer("ListApiKeys", caller.status());
   FieldViolations violations;
   int size = PageSize(request->page_size(), violations);
   std::string after = AfterId(request->page_token(), violations);
-  if (!violations.empty()) return Finish("ListApiKeys", violations.ToStatus());
+  if (!violations.empty()) return Answer("ListApiKeys", violations.ToStatus());
   absl::StatusOr<std::vector<ApiKey>> keys =
       pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<ApiKey>> {
         return ApiKeyStore::List(tx, caller->tenant_id, request->include_revoked(), after, size);
       });
-  if (!keys.ok()) return Finish("ListApiKeys", keys.status());
+  if (!keys.ok()) return Answer("ListApiKeys", keys.status());
   for (int i = 0; i < static_cast<int>(keys->size()) && i < size; ++i) ToProto((*keys)[i], response->add_api_keys());
   if (static_cast<int>(keys->size()) > size) response->set_next_page_token(PageToken((*keys)[size - 1].api_key_id));
   return grpc::Status::OK;
@@ -381,15 +342,15 @@ grpc::Status IdentityService::ListApiKeys(grpc::ServerContext* context, const v1
 grpc::Status IdentityService::RevokeApiKey(grpc::ServerContext* context, const v1::RevokeApiKeyRequest* request,
                                            v1::ApiKey* response) {
   absl::StatusOr<Caller> caller = AdminCaller(*context);
-  if (!caller.ok()) return Finish("RevokeApiKey", caller.status());
-  if (!IsValidId(request->api_key_id())) {
-    return Finish("RevokeApiKey", InvalidField("api_key_id", "must be an id returned by CreateApiKey"));
-  }
+  if (!caller.ok()) return Answer("RevokeApiKey", caller.status());
+  FieldViolations violations;
+  CheckId("api_key_id", request->api_key_id(), violations);
+  if (!violations.empty()) return Answer("RevokeApiKey", violations.ToStatus());
   absl::StatusOr<ApiKey> key = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<ApiKey> {
     ApiKeyStore::Revoke(tx, caller->tenant_id, request->api_key_id());
     return ApiKeyStore::Get(tx, caller->tenant_id, request->api_key_id());
   });
-  if (!key.ok()) return Finish("RevokeApiKey", key.status());
+  if (!key.ok()) return Answer("RevokeApiKey", key.status());
   if (options_.on_api_key_revoked) options_.on_api_key_revoked(key->api_key_id);
   ToProto(*key, response);
   log::Info("api key revoked", {{"api_key_id", key->api_key_id}, {"enterprise_id", key->enterprise_id}});

@@ -1,17 +1,12 @@
 // ptd-gateway: the single door for apps. Flags -> config -> identity service, route table, HTTP server.
-#include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/dynamic_message.h>
 #include <prometheus/registry.h>
 
-#include <atomic>
-#include <fstream>
 #include <iostream>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
 #include "libs/core/config.h"
 #include "libs/core/log.h"
 #include "libs/pg/migrate.h"
@@ -20,6 +15,7 @@
 #include "libs/server/server.h"
 #include "services/gateway/authenticator.h"
 #include "services/gateway/backends.h"
+#include "services/gateway/descriptors.h"
 #include "services/gateway/domain/openapi.h"
 #include "services/gateway/domain/route_table.h"
 #include "services/gateway/gateway.h"
@@ -27,6 +23,7 @@
 #include "services/gateway/identity_service.h"
 #include "services/gateway/process_metrics.h"
 #include "services/gateway/rate_limiter.h"
+#include "services/gateway/readiness.h"
 
 namespace {
 
@@ -36,28 +33,6 @@ std::vector<std::string> SplitList(const std::string& text) {
     out.emplace_back(absl::StripAsciiWhitespace(part));
   }
   return out;
-}
-
-// Adds the files of each FileDescriptorSet (protoc --include_imports --descriptor_set_out) that this binary
-// does not already have compiled in; returns their names.
-absl::StatusOr<std::vector<std::string>> LoadDescriptorSets(const std::vector<std::string>& paths,
-                                                            google::protobuf::DescriptorPool& pool) {
-  std::vector<std::string> names;
-  for (const std::string& path : paths) {
-    std::ifstream in(path, std::ios::binary);
-    google::protobuf::FileDescriptorSet set;
-    if (!in || !set.ParseFromIstream(&in)) {
-      return absl::InvalidArgumentError(absl::StrCat("cannot read a FileDescriptorSet from ", path));
-    }
-    for (const auto& file : set.file()) {
-      if (pool.FindFileByName(file.name()) != nullptr) continue;
-      if (pool.BuildFile(file) == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat(path, ": cannot build ", file.name()));
-      }
-      names.push_back(file.name());
-    }
-  }
-  return names;
 }
 
 ptd::gateway::RateLimit RateLimitOrExit(const ptd::Config& config, std::string_view name) {
@@ -140,12 +115,10 @@ int main(int argc, char** argv) {
 
   // Routes from every compiled-in descriptor, plus any descriptor sets given.
   google::protobuf::DescriptorPool descriptor_pool(google::protobuf::DescriptorPool::generated_pool());
-  std::vector<std::string> files = ptd::gateway::GeneratedFileNames();
-  absl::StatusOr<std::vector<std::string>> extra_files =
-      LoadDescriptorSets(SplitList(config.Get("descriptor-sets")), descriptor_pool);
-  if (!extra_files.ok()) ptd::ExitWithError("cannot load the descriptor sets", extra_files.status());
-  files.insert(files.end(), extra_files->begin(), extra_files->end());
-  absl::StatusOr<ptd::gateway::RouteTable> routes = ptd::gateway::RouteTable::Build(descriptor_pool, files, {"ptd."});
+  absl::StatusOr<std::vector<std::string>> files =
+      ptd::gateway::ServedFiles(SplitList(config.Get("descriptor-sets")), descriptor_pool);
+  if (!files.ok()) ptd::ExitWithError("cannot load the descriptor sets", files.status());
+  absl::StatusOr<ptd::gateway::RouteTable> routes = ptd::gateway::RouteTable::Build(descriptor_pool, *files, {"ptd."});
   if (!routes.ok()) ptd::ExitWithError("bad google.api.http rules", routes.status());
   google::protobuf::DynamicMessageFactory message_factory(&descriptor_pool);
   message_factory.SetDelegateToGeneratedFactory(true);
@@ -201,30 +174,11 @@ int main(int argc, char** argv) {
   if (absl::Status s = http.Start(); !s.ok()) ptd::ExitWithError("cannot start the HTTP server", s);
 
   // Readiness: PostgreSQL, Redis and every backend, checked in the background so probes cost nothing.
-  std::atomic<bool> stopping{false};
-  const absl::Duration interval = config.DurationOrExit("readiness-interval");
-  std::thread readiness([&] {
-    while (!stopping.load()) {
-      nlohmann::json checks = nlohmann::json::object();
-      bool ready = true;
-      auto record = [&](const std::string& name, const absl::Status& status) {
-        checks[name] = status.ok() ? "ok" : std::string(status.message());
-        ready = ready && status.ok();
-      };
-      record("postgres", pool->InTransaction([](pqxx::work& tx) {
-        tx.exec("SELECT 1");
-        return absl::OkStatus();
-      }));
-      absl::StatusOr<ptd::redis::Value> pong = (*redis)->Command({"PING"});
-      record("redis", pong.status());
-      for (const auto& [address, status] : (*backends)->CheckHealth(absl::Seconds(1))) record(address, status);
-      gateway.SetReadiness({.ready = ready, .json = nlohmann::json{{"ready", ready}, {"checks", checks}}.dump()});
-      process_metrics.Update();
-      for (absl::Time until = absl::Now() + interval; absl::Now() < until && !stopping.load();) {
-        absl::SleepFor(absl::Milliseconds(50));
-      }
-    }
-  });
+  ptd::gateway::ReadinessChecker readiness(*pool, **redis, **backends, config.DurationOrExit("readiness-interval"),
+                                           [&](ptd::gateway::Readiness r) {
+                                             gateway.SetReadiness(std::move(r));
+                                             process_metrics.Update();
+                                           });
 
   ptd::log::Info("gateway serving", {{"http_port", http.port()},
                                      {"grpc_port", server.grpc_port()},
@@ -235,8 +189,7 @@ int main(int argc, char** argv) {
   gateway.StopStreams();
   http.Stop(config.DurationOrExit("drain-timeout"));
   gateway.FlushLog();
-  stopping.store(true);
-  readiness.join();
+  readiness.Stop();
   ptd::log::Info("gateway stopped");
   return 0;
 }
