@@ -9,13 +9,12 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
-#include "libs/core/digest.h"
 #include "libs/core/ids.h"
 #include "libs/core/log.h"
+#include "libs/core/request.h"
 #include "libs/core/status.h"
 #include "libs/server/caller.h"
 #include "services/telemetry/alarm_engine.h"
@@ -35,8 +34,6 @@ namespace {
 using google::protobuf::util::TimeUtil;
 
 constexpr char kAdminRole[] = "admin";
-constexpr int kDefaultPageSize = 50;
-constexpr int kMaxPageSize = 500;
 constexpr int64_t kMaxRawSamples = 200'000;
 constexpr int64_t kMaxReadSamplesPerPoint = 5'000'000;
 constexpr int64_t kMaxSamplesPerCommit = 200'000;  // StreamIngest: batches stored together, at most this many samples
@@ -55,22 +52,6 @@ void CheckCode(const std::string& field, const std::string& value, FieldViolatio
 
 void CheckName(const std::string& field, const std::string& value, FieldViolations& v) {
   if (value.empty() || value.size() > 200) v.Add(field, "must be 1 to 200 bytes");
-}
-
-void CheckId(const std::string& field, const std::string& value, FieldViolations& v) {
-  if (value.empty()) {
-    v.Add(field, "must not be empty");
-  } else if (!IsValidId(value)) {
-    v.Add(field, "must be an id as returned by the service");
-  }
-}
-
-void CheckKey(const std::string& key, FieldViolations& v) {
-  if (key.empty()) {
-    v.Add("idempotency_key", "must not be empty: a retried create must not create twice");
-  } else if (key.size() > 128) {
-    v.Add("idempotency_key", "must be at most 128 bytes");
-  }
 }
 
 bool CheckFinite(const std::string& field, double value, FieldViolations& v) {
@@ -102,33 +83,9 @@ bool CheckRange(const google::protobuf::Timestamp& start, bool has_start, const 
 
 int64_t Micros(const google::protobuf::Timestamp& t) { return TimeUtil::TimestampToMicroseconds(t); }
 
-int PageSize(int32_t requested, FieldViolations& v) {
-  if (requested < 0 || requested > kMaxPageSize) {
-    v.Add("page_size", absl::StrCat("must be between 0 and ", kMaxPageSize));
-    return 0;
-  }
-  return requested == 0 ? kDefaultPageSize : requested;
-}
-
-// Page tokens are the last id of the page, base64: opaque to callers, checked on the way back.
-std::string AfterOf(const std::string& token, FieldViolations& v) {
-  if (token.empty()) return "";
-  std::string id;
-  if (token.size() > 128 || !absl::WebSafeBase64Unescape(token, &id) || !IsValidId(id)) {
-    v.Add("page_token", "is not a token this service returned");
-    return "";
-  }
-  return id;
-}
-std::string TokenOf(const std::string& last_id) { return absl::WebSafeBase64Escape(last_id); }
-
 absl::Status NeedsAdmin(const Caller& caller) {
   if (caller.HasRole(kAdminRole)) return absl::OkStatus();
   return absl::PermissionDeniedError("changing the registry and alarm rules needs the role admin");
-}
-
-absl::Status ReusedKey() {
-  return absl::AlreadyExistsError("idempotency_key was already used for a different request");
 }
 
 // Creates an object once per idempotency key: `make` inserts it (inside the transaction) and returns its id,
@@ -136,10 +93,10 @@ absl::Status ReusedKey() {
 template <typename Obj, typename Make, typename Load>
 absl::StatusOr<Obj> CreateOnce(pg::Pool& pool, const Caller& caller, const char* method, const std::string& key,
                                const google::protobuf::Message& request, Make make, Load load) {
-  const std::string hash = Sha256OfMessage(request);
+  const std::string hash = RequestHash(request);
   return pool.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<Obj> {
     if (auto earlier = RegistryStore::FindCreate(tx, caller.tenant_id, method, key)) {
-      if (earlier->request_sha256 != hash) return ReusedKey();
+      if (earlier->request_sha256 != hash) return ReusedKeyError();
       std::optional<Obj> obj = load(tx, earlier->object_id);
       if (!obj) return absl::InternalError("the object of an earlier create is gone");
       return *obj;
@@ -219,7 +176,7 @@ grpc::Status TelemetryService::CreatePlant(grpc::ServerContext* context, const v
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations v;
-  CheckKey(request->idempotency_key(), v);
+  CheckIdempotencyKey(request->idempotency_key(), v);
   if (!request->has_plant())
     v.Add("plant", "is required");
   else
@@ -264,7 +221,7 @@ grpc::Status TelemetryService::ListPlants(grpc::ServerContext* context, const v1
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations v;
   int limit = PageSize(request->page_size(), v);
-  std::string after = AfterOf(request->page_token(), v);
+  std::string after = AfterId(request->page_token(), v);
   if (!v.empty()) return ToGrpcStatus(v.ToStatus());
   absl::Status s = pool_.InTransaction([&](pqxx::work& tx) {
     for (auto& p : RegistryStore::ListPlants(tx, caller->tenant_id, after, limit + 1)) *response->add_plants() = p;
@@ -273,7 +230,7 @@ grpc::Status TelemetryService::ListPlants(grpc::ServerContext* context, const v1
   if (!s.ok()) return Answer("ListPlants", s);
   if (response->plants_size() > limit) {
     response->mutable_plants()->RemoveLast();
-    response->set_next_page_token(TokenOf(response->plants(limit - 1).plant_id()));
+    response->set_next_page_token(PageToken(response->plants(limit - 1).plant_id()));
   }
   return grpc::Status::OK;
 }
@@ -283,7 +240,7 @@ grpc::Status TelemetryService::CreateLine(grpc::ServerContext* context, const v1
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations v;
-  CheckKey(request->idempotency_key(), v);
+  CheckIdempotencyKey(request->idempotency_key(), v);
   CheckId("plant_id", request->plant_id(), v);
   if (!request->has_line()) {
     v.Add("line", "is required");
@@ -318,7 +275,7 @@ grpc::Status TelemetryService::ListLines(grpc::ServerContext* context, const v1:
   FieldViolations v;
   CheckId("plant_id", request->plant_id(), v);
   int limit = PageSize(request->page_size(), v);
-  std::string after = AfterOf(request->page_token(), v);
+  std::string after = AfterId(request->page_token(), v);
   if (!v.empty()) return ToGrpcStatus(v.ToStatus());
   absl::Status s = pool_.InTransaction([&](pqxx::work& tx) {
     if (!RegistryStore::GetPlant(tx, caller->tenant_id, request->plant_id())) {
@@ -332,7 +289,7 @@ grpc::Status TelemetryService::ListLines(grpc::ServerContext* context, const v1:
   if (!s.ok()) return Answer("ListLines", s);
   if (response->lines_size() > limit) {
     response->mutable_lines()->RemoveLast();
-    response->set_next_page_token(TokenOf(response->lines(limit - 1).line_id()));
+    response->set_next_page_token(PageToken(response->lines(limit - 1).line_id()));
   }
   return grpc::Status::OK;
 }
@@ -342,7 +299,7 @@ grpc::Status TelemetryService::CreateDevice(grpc::ServerContext* context, const 
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations v;
-  CheckKey(request->idempotency_key(), v);
+  CheckIdempotencyKey(request->idempotency_key(), v);
   CheckId("line_id", request->line_id(), v);
   if (!request->has_device()) {
     v.Add("device", "is required");
@@ -405,7 +362,7 @@ grpc::Status TelemetryService::ListDevices(grpc::ServerContext* context, const v
   FieldViolations v;
   if (!request->line_id().empty()) CheckId("line_id", request->line_id(), v);
   int limit = PageSize(request->page_size(), v);
-  std::string after = AfterOf(request->page_token(), v);
+  std::string after = AfterId(request->page_token(), v);
   if (!v.empty()) return ToGrpcStatus(v.ToStatus());
   absl::Status s = pool_.InTransaction([&](pqxx::work& tx) {
     for (auto& d : RegistryStore::ListDevices(tx, caller->tenant_id, request->line_id(), after, limit + 1)) {
@@ -416,7 +373,7 @@ grpc::Status TelemetryService::ListDevices(grpc::ServerContext* context, const v
   if (!s.ok()) return Answer("ListDevices", s);
   if (response->devices_size() > limit) {
     response->mutable_devices()->RemoveLast();
-    response->set_next_page_token(TokenOf(response->devices(limit - 1).device_id()));
+    response->set_next_page_token(PageToken(response->devices(limit - 1).device_id()));
   }
   return grpc::Status::OK;
 }
@@ -426,7 +383,7 @@ grpc::Status TelemetryService::CreateDataPoint(grpc::ServerContext* context, con
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations v;
-  CheckKey(request->idempotency_key(), v);
+  CheckIdempotencyKey(request->idempotency_key(), v);
   CheckId("device_id", request->device_id(), v);
   if (!request->has_point()) {
     v.Add("point", "is required");
@@ -520,7 +477,7 @@ grpc::Status TelemetryService::CreateEdgeGateway(grpc::ServerContext* context,
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations v;
-  CheckKey(request->idempotency_key(), v);
+  CheckIdempotencyKey(request->idempotency_key(), v);
   const v1::EdgeGateway& g = request->edge_gateway();
   if (!request->has_edge_gateway()) {
     v.Add("edge_gateway", "is required");
@@ -1003,7 +960,7 @@ grpc::Status TelemetryService::CreateAlarmRule(grpc::ServerContext* context, con
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations v;
-  CheckKey(request->idempotency_key(), v);
+  CheckIdempotencyKey(request->idempotency_key(), v);
   CheckId("point_id", request->point_id(), v);
   const v1::AlarmRule& r = request->rule();
   if (!request->has_rule()) {
@@ -1087,7 +1044,7 @@ grpc::Status TelemetryService::ListAlarms(grpc::ServerContext* context, const v1
   FieldViolations v;
   if (!request->device_id().empty()) CheckId("device_id", request->device_id(), v);
   int limit = PageSize(request->page_size(), v);
-  std::string after = AfterOf(request->page_token(), v);
+  std::string after = AfterId(request->page_token(), v);
   if (!v.empty()) return ToGrpcStatus(v.ToStatus());
   absl::Status s = pool_.InTransaction([&](pqxx::work& tx) {
     for (auto& a : AlarmStore::ListAlarms(tx, caller->tenant_id, request->include_cleared(), request->device_id(),
@@ -1099,7 +1056,7 @@ grpc::Status TelemetryService::ListAlarms(grpc::ServerContext* context, const v1
   if (!s.ok()) return Answer("ListAlarms", s);
   if (response->alarms_size() > limit) {
     response->mutable_alarms()->RemoveLast();
-    response->set_next_page_token(TokenOf(response->alarms(limit - 1).alarm_id()));
+    response->set_next_page_token(PageToken(response->alarms(limit - 1).alarm_id()));
   }
   return grpc::Status::OK;
 }
