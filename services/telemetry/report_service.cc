@@ -1,4 +1,4 @@
-#include <algorithm>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -176,15 +176,14 @@ grpc::Status TelemetryService::GetOee(grpc::ServerContext* context, const v1::Ge
                   .planned_us = request->planned_minutes() * kMicrosPerMinute,
                   .running_state = d.running_state(),
                   .ideal_rate_per_hour = d.ideal_rate_per_hour()};
-      // The state before the shift began is the last one reported before it (within a day).
-      std::vector<Sample> states = read(d.state_point(), start - kMicrosPerDay, end);
-      auto first_inside = std::find_if(states.begin(), states.end(), [&](const Sample& s) { return s.ts_us >= start; });
-      if (first_inside != states.begin()) first_inside = std::prev(first_inside);
-      in.states.assign(first_inside, states.end());
-      in.total_count = read(d.total_count_point(), start - kMicrosPerDay, end + kMicrosPerDay);
-      in.good_count = d.good_count_point().empty()
-                          ? in.total_count
-                          : read(d.good_count_point(), start - kMicrosPerDay, end + kMicrosPerDay);
+      const ReadRange state_range = ShiftStateRange(start, end);
+      const ReadRange count_range = ShiftCountRange(start, end);
+      std::vector<Sample> states = read(d.state_point(), state_range.from_us, state_range.to_us);
+      std::span<const Sample> shift_states = ShiftStates(states, start);
+      in.states.assign(shift_states.begin(), shift_states.end());
+      in.total_count = read(d.total_count_point(), count_range.from_us, count_range.to_us);
+      in.good_count = d.good_count_point().empty() ? in.total_count
+                                                   : read(d.good_count_point(), count_range.from_us, count_range.to_us);
       if (auto it = by_code.find(d.total_count_point()); it != by_code.end()) {
         in.counter_wrap_at = it->second->proto.counter_wrap_at();
       }
