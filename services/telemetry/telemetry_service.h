@@ -12,6 +12,8 @@ class LiveFeed;
 
 // The gRPC handlers of ptd.telemetry.v1.TelemetryService: validate, call the domain and the stores, map the
 // result. Registry and alarm-rule changes need the role `admin`; reading needs any member of the enterprise.
+// One proto service, so one class; its handlers are defined by part: registry_service.cc, ingest_service.cc,
+// reading_service.cc (series, latest values, the live feed), report_service.cc (energy, OEE), alarm_service.cc.
 class TelemetryService final : public v1::TelemetryService::Service {
  public:
   TelemetryService(pg::Pool& pool, Ingestor& ingestor, AlarmEngine& alarms, LiveFeed& live)

@@ -74,4 +74,16 @@ Oee CombineLine(std::span<const Oee> devices) {
   return line;
 }
 
+ReadRange ShiftStateRange(int64_t start_us, int64_t end_us) { return {start_us - kMicrosPerDay, end_us}; }
+
+ReadRange ShiftCountRange(int64_t start_us, int64_t end_us) {
+  return {start_us - kMicrosPerDay, end_us + kMicrosPerDay};
+}
+
+std::span<const Sample> ShiftStates(std::span<const Sample> states, int64_t start_us) {
+  auto first_inside = std::find_if(states.begin(), states.end(), [&](const Sample& s) { return s.ts_us >= start_us; });
+  if (first_inside != states.begin()) first_inside = std::prev(first_inside);
+  return {first_inside, states.end()};
+}
+
 }  // namespace ptd::telemetry

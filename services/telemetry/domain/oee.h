@@ -63,6 +63,20 @@ absl::StatusOr<Oee> ComputeOee(const OeeInput& input);
 // This suits parallel machines; for a strictly serial line, the last device's figure is the line's output.
 Oee CombineLine(std::span<const Oee> devices);
 
+// What a shift [start_us, end_us) reads of a device's points, to make its OeeInput.
+struct ReadRange {
+  int64_t from_us = 0;
+  int64_t to_us = 0;
+};
+// The states: from a day before the shift (the state it began in is the last one reported before it, within a day)
+// to its end.
+ReadRange ShiftStateRange(int64_t start_us, int64_t end_us);
+// The counters: a day either side of the shift, so that the readings straddling its edges are found.
+ReadRange ShiftCountRange(int64_t start_us, int64_t end_us);
+// Of `states` in time order, those that bear on a shift starting at start_us: the last one before it, if any, and
+// every one from start_us on.
+std::span<const Sample> ShiftStates(std::span<const Sample> states, int64_t start_us);
+
 }  // namespace ptd::telemetry
 
 #endif  // PTD_SERVICES_TELEMETRY_DOMAIN_OEE_H_

@@ -226,3 +226,32 @@ TEST_CASE("oee: an empty line has zero figures and quality one") {
   CHECK(line.quality == 1);
   CHECK(line.oee == 0);
 }
+
+TEST_CASE("oee: a shift reads its states from a day before it and its counters a day either side") {
+  const ReadRange states = ShiftStateRange(At(6, 0), At(14, 0));
+  CHECK(states.from_us == At(6, 0) - kMicrosPerDay);
+  CHECK(states.to_us == At(14, 0));
+  const ReadRange counts = ShiftCountRange(At(6, 0), At(14, 0));
+  CHECK(counts.from_us == At(6, 0) - kMicrosPerDay);
+  CHECK(counts.to_us == At(14, 0) + kMicrosPerDay);
+}
+
+TEST_CASE("oee: the states of a shift are the last one before it and all from its start on") {
+  const std::vector<Sample> states = {
+      {At(4, 0), kIdle}, {At(5, 50), kRunning}, {At(6, 0), kStopped}, {At(7, 0), kRunning}};
+  struct Case {
+    const char* name;
+    int64_t start_us;
+    size_t first;  // index of the first state kept
+  };
+  for (const Case& c :
+       {Case{"one before, one at the start", At(6, 0), 1}, Case{"one before, none at the start", At(5, 55), 1},
+        Case{"none before", At(3, 0), 0}, Case{"all before: the last one", At(8, 0), 3}}) {
+    DYNAMIC_SECTION(c.name) {
+      std::span<const Sample> kept = ShiftStates(states, c.start_us);
+      REQUIRE(kept.size() == states.size() - c.first);
+      CHECK(kept.data() == states.data() + c.first);
+    }
+  }
+  CHECK(ShiftStates({}, At(6, 0)).empty());
+}
