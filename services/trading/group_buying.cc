@@ -5,6 +5,7 @@
 #include "absl/time/clock.h"
 #include "libs/core/ids.h"
 #include "libs/core/log.h"
+#include "libs/core/request.h"
 #include "libs/core/status.h"
 #include "services/trading/domain/orders.h"
 #include "services/trading/mapping.h"
@@ -106,8 +107,8 @@ grpc::Status OrderService::OpenGroupOffer(grpc::ServerContext* context, const v1
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateIdempotencyKey(request->idempotency_key(), violations);
-  ValidateId("commodity_id", request->commodity_id(), violations);
+  CheckIdempotencyKey(request->idempotency_key(), violations);
+  CheckId("commodity_id", request->commodity_id(), violations);
   ValidateNames("title", FromProto(request->title()), violations);
   if (request->tiers_size() < 1 || request->tiers_size() > 16) {
     violations.Add("tiers", "must have between 1 and 16 tiers");
@@ -139,7 +140,7 @@ grpc::Status OrderService::OpenGroupOffer(grpc::ServerContext* context, const v1
   std::string hash = RequestHash(*request);
   auto opened = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<v1::GroupOffer> {
     if (auto earlier = GroupStore::FindByIdempotencyKey(tx, caller->tenant_id, request->idempotency_key())) {
-      if (earlier->second != hash) return ReusedKey();
+      if (earlier->second != hash) return ReusedKeyError();
       return GroupStore::Get(tx, earlier->first);
     }
     absl::StatusOr<Commodity> commodity = CommodityStore::Get(tx, request->commodity_id());
@@ -177,7 +178,7 @@ grpc::Status OrderService::GetGroupOffer(grpc::ServerContext* context, const v1:
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("group_id", request->group_id(), violations);
+  CheckId("group_id", request->group_id(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
   auto group = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<v1::GroupOffer> {
     absl::StatusOr<v1::GroupOffer> g = GroupStore::Get(tx, request->group_id());
@@ -199,8 +200,8 @@ grpc::Status OrderService::JoinGroupOffer(grpc::ServerContext* context, const v1
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("group_id", request->group_id(), violations);
-  ValidateIdempotencyKey(request->idempotency_key(), violations);
+  CheckId("group_id", request->group_id(), violations);
+  CheckIdempotencyKey(request->idempotency_key(), violations);
   if (request->quantity().milli() <= 0) violations.Add("quantity.milli", "must be positive");
   if (!IsUnit(request->quantity().unit())) violations.Add("quantity.unit", "unknown unit");
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());

@@ -1,10 +1,9 @@
 #include "services/trading/mapping.h"
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
-#include "libs/core/digest.h"
+#include "libs/core/request.h"
 
 namespace ptd::trading {
 
@@ -94,25 +93,6 @@ std::optional<ListingStatus> StatusFromProto(v1::ListingStatus s, const char* fi
       violations.Add(field, absl::StrCat("unknown status ", static_cast<int>(s)));
   }
   return std::nullopt;
-}
-
-// Identifies a create request's content, so that a reused idempotency key with another request is caught.
-std::string RequestHash(const google::protobuf::Message& request) { return Sha256OfMessage(request); }
-
-std::string PageToken(const std::string& last_key) { return absl::WebSafeBase64Escape(last_key); }
-
-std::string AfterKey(const std::string& token, FieldViolations& violations) {
-  if (token.empty()) return "";
-  std::string key;
-  if (token.size() > 256 || !absl::WebSafeBase64Unescape(token, &key) || key.empty() || !IsCleanText(key)) {
-    violations.Add("page_token", "is not a token this service returned");
-    return "";
-  }
-  return key;
-}
-
-absl::Status ReusedKey() {
-  return absl::AlreadyExistsError("idempotency_key was already used for a different request");
 }
 
 absl::Time FromProto(const google::protobuf::Timestamp& t) {

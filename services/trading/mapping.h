@@ -8,13 +8,12 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "libs/core/digest.h"
 #include "libs/core/status.h"
 #include "ptd/trading/v1/orders.pb.h"
 #include "ptd/trading/v1/trading.pb.h"
 #include "services/trading/domain/catalog.h"
 
-// Proto <-> domain for trading's handlers, and the request helpers they share (idempotency, paging).
+// Proto <-> domain for trading's handlers. The request checks (paging, ids, idempotency) are libs/core/request.h.
 namespace ptd::trading {
 
 std::vector<LocalizedText> FromProto(const google::protobuf::RepeatedPtrField<common::v1::LocalizedText>& names);
@@ -35,18 +34,6 @@ ListingTerms TermsFromProto(const v1::CreateListingRequest& request, FieldViolat
 // Proto JSON of a message (for delivery/payment terms kept as text) and back.
 std::string ToJson(const google::protobuf::Message& message);
 void FromJson(const std::string& json, google::protobuf::Message* message);
-
-// Hex SHA-256 of a message's deterministic serialization (libs/core/digest.h).
-using ::ptd::Sha256OfMessage;
-// Identifies a create request's content, so that a reused idempotency key with another request is caught.
-std::string RequestHash(const google::protobuf::Message& request);
-std::string PageToken(const std::string& last_key);
-// The key after which a page starts; a violation on page_token when it is not one of ours.
-std::string AfterKey(const std::string& token, FieldViolations& violations);
-absl::Status ReusedKey();
-
-// The handler's answer for `status`; failures on the service's side are logged with the rpc (libs/core/status.h).
-using ::ptd::Answer;
 
 }  // namespace ptd::trading
 

@@ -2,8 +2,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/core/digest.h"
 #include "libs/core/ids.h"
 #include "libs/core/log.h"
+#include "libs/core/request.h"
 #include "libs/core/status.h"
 #include "libs/outbox/outbox.h"
 #include "libs/server/caller.h"
@@ -151,9 +153,9 @@ grpc::Status OrderService::ListOffers(grpc::ServerContext* context, const v1::Li
                                       v1::ListOffersResponse* response) {
   if (auto caller = CallerOf(*context); !caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  Page page{.size = ValidatePageSize(request->page_size(), violations)};
+  Page page{.size = PageSize(request->page_size(), violations)};
   page.after_id = AfterKey(request->page_token(), violations);
-  if (!request->commodity_id().empty()) ValidateId("commodity_id", request->commodity_id(), violations);
+  if (!request->commodity_id().empty()) CheckId("commodity_id", request->commodity_id(), violations);
   if (!request->vertical().empty() && !IsVertical(request->vertical())) violations.Add("vertical", "unknown vertical");
   ValidateText("query", request->query(), kMaxTextBytes, false, violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
@@ -172,8 +174,8 @@ grpc::Status OrderService::PlaceOrder(grpc::ServerContext* context, const v1::Pl
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateIdempotencyKey(request->idempotency_key(), violations);
-  ValidateId("listing_id", request->listing_id(), violations);
+  CheckIdempotencyKey(request->idempotency_key(), violations);
+  CheckId("listing_id", request->listing_id(), violations);
   ValidateQuantityField("quantity", request->quantity(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
 
@@ -191,7 +193,7 @@ absl::StatusOr<v1::Order> OrderService::PlaceInTransaction(const Caller& caller,
                                                            const std::string& hash) {
   return pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<v1::Order> {
     if (auto earlier = OrderStore::FindByIdempotencyKey(tx, caller.tenant_id, request.idempotency_key())) {
-      if (earlier->second != hash) return ReusedKey();
+      if (earlier->second != hash) return ReusedKeyError();
       return OrderStore::Get(tx, caller.tenant_id, earlier->first);
     }
     absl::StatusOr<Listing> listing = ListingStore::GetOffer(tx, request.listing_id());
@@ -215,7 +217,7 @@ grpc::Status OrderService::GetOrder(grpc::ServerContext* context, const v1::GetO
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("order_id", request->order_id(), violations);
+  CheckId("order_id", request->order_id(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
   auto order = pool_.InTransaction([&](pqxx::work& tx) { return OrderStore::Get(tx, caller->tenant_id, request->order_id()); });
   if (!order.ok()) return Answer("GetOrder", order.status());
@@ -228,7 +230,7 @@ grpc::Status OrderService::ListOrders(grpc::ServerContext* context, const v1::Li
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  Page page{.size = ValidatePageSize(request->page_size(), violations)};
+  Page page{.size = PageSize(request->page_size(), violations)};
   page.after_id = AfterKey(request->page_token(), violations);
   if (!v1::ListOrdersRequest::Role_IsValid(request->role())) violations.Add("role", "unknown role");
   if (!v1::OrderState_IsValid(request->state())) violations.Add("state", "unknown state");
@@ -247,7 +249,7 @@ grpc::Status OrderService::ActOnOrder(grpc::ServerContext* context, const v1::Ac
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("order_id", request->order_id(), violations);
+  CheckId("order_id", request->order_id(), violations);
   if (request->action() == v1::ORDER_ACTION_UNSPECIFIED || !v1::OrderAction_IsValid(request->action())) {
     violations.Add("action", "must be one of CONFIRM, PAY, SHIP, DELIVER, COMPLETE, CANCEL, DISPUTE, RESOLVE_FOR_SELLER, REFUND");
   }
@@ -296,8 +298,8 @@ grpc::Status OrderService::CreateRfq(grpc::ServerContext* context, const v1::Cre
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateIdempotencyKey(request->idempotency_key(), violations);
-  ValidateId("commodity_id", request->commodity_id(), violations);
+  CheckIdempotencyKey(request->idempotency_key(), violations);
+  CheckId("commodity_id", request->commodity_id(), violations);
   ValidateText("spec", request->spec(), 2000, false, violations);
   ValidateQuantityField("quantity", request->quantity(), violations);
   ValidateText("delivery_place", request->delivery_place(), kMaxTextBytes, true, violations);
@@ -312,7 +314,7 @@ grpc::Status OrderService::CreateRfq(grpc::ServerContext* context, const v1::Cre
   std::string hash = RequestHash(*request);
   auto created = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<v1::Rfq> {
     if (auto earlier = RfqStore::FindByIdempotencyKey(tx, caller->tenant_id, request->idempotency_key())) {
-      if (earlier->second != hash) return ReusedKey();
+      if (earlier->second != hash) return ReusedKeyError();
       return RfqStore::Get(tx, caller->tenant_id, earlier->first);
     }
     absl::StatusOr<Commodity> commodity = CommodityStore::Get(tx, request->commodity_id());
@@ -347,7 +349,7 @@ grpc::Status OrderService::GetRfq(grpc::ServerContext* context, const v1::GetRfq
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("rfq_id", request->rfq_id(), violations);
+  CheckId("rfq_id", request->rfq_id(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
   auto rfq = pool_.InTransaction([&](pqxx::work& tx) { return RfqStore::Get(tx, caller->tenant_id, request->rfq_id()); });
   if (!rfq.ok()) return Answer("GetRfq", rfq.status());
@@ -360,9 +362,9 @@ grpc::Status OrderService::ListRfqs(grpc::ServerContext* context, const v1::List
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  Page page{.size = ValidatePageSize(request->page_size(), violations)};
+  Page page{.size = PageSize(request->page_size(), violations)};
   page.after_id = AfterKey(request->page_token(), violations);
-  if (!request->commodity_id().empty()) ValidateId("commodity_id", request->commodity_id(), violations);
+  if (!request->commodity_id().empty()) CheckId("commodity_id", request->commodity_id(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
   auto rows = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<v1::Rfq>> {
     return RfqStore::List(tx, caller->tenant_id, request->mine(), request->commodity_id(), page);
@@ -378,8 +380,8 @@ grpc::Status OrderService::SubmitQuote(grpc::ServerContext* context, const v1::S
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateIdempotencyKey(request->idempotency_key(), violations);
-  ValidateId("rfq_id", request->rfq_id(), violations);
+  CheckIdempotencyKey(request->idempotency_key(), violations);
+  CheckId("rfq_id", request->rfq_id(), violations);
   if (!IsCurrencyCode(request->unit_price().currency())) violations.Add("unit_price.currency", "must be an ISO 4217 code like CNY");
   if (request->unit_price().amount_minor() <= 0) {
     violations.Add("unit_price.amount_minor", absl::StrCat("must be positive, got ", request->unit_price().amount_minor()));
@@ -392,7 +394,7 @@ grpc::Status OrderService::SubmitQuote(grpc::ServerContext* context, const v1::S
   std::string hash = RequestHash(*request);
   auto submitted = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<v1::Quote> {
     if (auto earlier = QuoteStore::FindByIdempotencyKey(tx, caller->tenant_id, request->idempotency_key())) {
-      if (earlier->second != hash) return ReusedKey();
+      if (earlier->second != hash) return ReusedKeyError();
       return QuoteStore::Get(tx, earlier->first);
     }
     // The RFQ row is locked so that a quote and the acceptance of another never interleave.
@@ -436,7 +438,7 @@ grpc::Status OrderService::ListQuotes(grpc::ServerContext* context, const v1::Li
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("rfq_id", request->rfq_id(), violations);
+  CheckId("rfq_id", request->rfq_id(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
   auto quotes = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<v1::Quote>> {
     absl::StatusOr<v1::Rfq> rfq = RfqStore::Get(tx, caller->tenant_id, request->rfq_id());
@@ -456,14 +458,14 @@ grpc::Status OrderService::AcceptQuote(grpc::ServerContext* context, const v1::A
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("rfq_id", request->rfq_id(), violations);
-  ValidateId("quote_id", request->quote_id(), violations);
-  ValidateIdempotencyKey(request->idempotency_key(), violations);
+  CheckId("rfq_id", request->rfq_id(), violations);
+  CheckId("quote_id", request->quote_id(), violations);
+  CheckIdempotencyKey(request->idempotency_key(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
   std::string hash = RequestHash(*request);
   auto accepted = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<v1::Order> {
     if (auto earlier = OrderStore::FindByIdempotencyKey(tx, caller->tenant_id, request->idempotency_key())) {
-      if (earlier->second != hash) return ReusedKey();
+      if (earlier->second != hash) return ReusedKeyError();
       return OrderStore::Get(tx, caller->tenant_id, earlier->first);
     }
     absl::StatusOr<v1::Rfq> rfq = RfqStore::Get(tx, caller->tenant_id, request->rfq_id(), /*for_update=*/true);

@@ -1,6 +1,5 @@
 #include "services/trading/spot_service.h"
 
-#include <openssl/sha.h>
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -12,13 +11,13 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/core/ids.h"
 #include "libs/core/log.h"
 #include "libs/core/money.h"
+#include "libs/core/request.h"
 #include "libs/core/status.h"
 #include "libs/outbox/outbox.h"
 #include "libs/server/caller.h"
@@ -236,49 +235,6 @@ outbox::Event Event(const char* type, const std::string& aggregate_id, const std
           .request_id = request_id};
 }
 
-// ---- idempotency, paging, errors ----
-
-std::string RequestHash(const google::protobuf::Message& request) {
-  std::string bytes;
-  google::protobuf::io::StringOutputStream stream(&bytes);
-  {
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    request.SerializeToCodedStream(&coded);
-  }
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
-}
-
-std::string PageToken(const std::string& last_id) { return absl::WebSafeBase64Escape(last_id); }
-
-// The id a page token stands for; a violation for anything this service did not hand out.
-std::string AfterId(const std::string& token, FieldViolations& violations) {
-  if (token.empty()) return "";
-  std::string id;
-  if (token.size() > 256 || !absl::WebSafeBase64Unescape(token, &id) || !IsValidId(id)) {
-    violations.Add("page_token", "is not a token this service returned");
-    return "";
-  }
-  return id;
-}
-
-grpc::Status Finish(const char* rpc, const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kUnauthenticated:
-      break;
-    default:
-      log::Error("rpc failed", {{"rpc", rpc}, {"status", status.ToString()}});
-  }
-  return ToGrpcStatus(status);
-}
-
 std::optional<book::Side> SideFromProto(v1::SpotSide side) {
   switch (side) {
     case v1::SPOT_SIDE_BUY:
@@ -411,7 +367,7 @@ absl::Status SpotMarketService::Batch::Place(Book& b, Pending& p, int64_t seq,
                                              const std::optional<EarlierOrder>& earlier) {
   if (earlier) {
     if (earlier->request_hash != p.request_hash) {
-      p.status = absl::AlreadyExistsError("idempotency_key was already used for a different request");
+      p.status = ReusedKeyError();
       return absl::OkStatus();
     }
     absl::StatusOr<SpotOrderRow> row = SpotStore::GetOrder(*tx_, p.tenant, earlier->order_id);
@@ -423,7 +379,7 @@ absl::Status SpotMarketService::Batch::Place(Book& b, Pending& p, int64_t seq,
   }
   if (auto it = by_key_.find(std::make_pair(p.tenant, p.idempotency_key)); it != by_key_.end()) {
     if (it->second->request_hash != p.request_hash) {
-      p.status = absl::AlreadyExistsError("idempotency_key was already used for a different request");
+      p.status = ReusedKeyError();
     } else {
       repeats_.emplace_back(&p, it->second);
     }
@@ -976,8 +932,8 @@ grpc::Status SpotMarketService::PlaceSpotOrder(grpc::ServerContext* context, con
 
   // ---- validate ----
   FieldViolations violations;
-  ValidateIdempotencyKey(request->idempotency_key(), violations);
-  ValidateId("commodity_id", request->commodity_id(), violations);
+  CheckIdempotencyKey(request->idempotency_key(), violations);
+  CheckId("commodity_id", request->commodity_id(), violations);
   std::optional<book::Side> side = SideFromProto(request->side());
   if (!side) violations.Add("side", "must be SPOT_SIDE_BUY or SPOT_SIDE_SELL");
   book::OrderType type = book::OrderType::kLimit;
@@ -1010,7 +966,7 @@ grpc::Status SpotMarketService::PlaceSpotOrder(grpc::ServerContext* context, con
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
 
   absl::StatusOr<Book*> found = BookFor(request->commodity_id());
-  if (!found.ok()) return Finish("PlaceSpotOrder", found.status());
+  if (!found.ok()) return Answer("PlaceSpotOrder", found.status());
   Book& b = **found;
   if (quantity.unit() != b.commodity.unit) {
     return ToGrpcStatus(InvalidField("quantity.unit", absl::StrCat("must be the commodity's unit '", b.commodity.unit,
@@ -1030,7 +986,7 @@ grpc::Status SpotMarketService::PlaceSpotOrder(grpc::ServerContext* context, con
             .price_minor = type == book::OrderType::kLimit ? price_minor : 0,
             .quantity_milli = quantity.milli()};
   Submit(p);
-  if (!p.status.ok()) return Finish("PlaceSpotOrder", p.status);
+  if (!p.status.ok()) return Answer("PlaceSpotOrder", p.status);
 
   ToProto(p.order, response->mutable_order());
   for (const SpotTradeRow& t : p.trades) ToProto(t, p.tenant, response->add_trades());
@@ -1048,15 +1004,15 @@ grpc::Status SpotMarketService::CancelSpotOrder(grpc::ServerContext* context, co
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("order_id", request->order_id(), violations);
+  CheckId("order_id", request->order_id(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
 
   // The order's commodity says which book to queue on; it never changes, so reading it first is safe.
   absl::StatusOr<SpotOrderRow> order = pool_.InTransaction(
       [&](pqxx::work& tx) { return SpotStore::GetOrder(tx, caller->tenant_id, request->order_id()); });
-  if (!order.ok()) return Finish("CancelSpotOrder", order.status());
+  if (!order.ok()) return Answer("CancelSpotOrder", order.status());
   absl::StatusOr<Book*> found = BookFor(order->commodity_id);
-  if (!found.ok()) return Finish("CancelSpotOrder", found.status());
+  if (!found.ok()) return Answer("CancelSpotOrder", found.status());
 
   Pending p{.kind = Pending::Kind::kCancel,
             .book = *found,
@@ -1066,7 +1022,7 @@ grpc::Status SpotMarketService::CancelSpotOrder(grpc::ServerContext* context, co
             .order_id = request->order_id(),
             .target = *order};
   Submit(p);
-  if (!p.status.ok()) return Finish("CancelSpotOrder", p.status);
+  if (!p.status.ok()) return Answer("CancelSpotOrder", p.status);
   ToProto(p.order, response);
   log::Info("spot order cancelled", {{"order_id", p.order.order_id}, {"cancelled_milli", p.cancelled_milli}});
   return grpc::Status::OK;
@@ -1077,11 +1033,11 @@ grpc::Status SpotMarketService::GetSpotOrder(grpc::ServerContext* context, const
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("order_id", request->order_id(), violations);
+  CheckId("order_id", request->order_id(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
   absl::StatusOr<SpotOrderRow> order = pool_.InTransaction(
       [&](pqxx::work& tx) { return SpotStore::GetOrder(tx, caller->tenant_id, request->order_id()); });
-  if (!order.ok()) return Finish("GetSpotOrder", order.status());
+  if (!order.ok()) return Answer("GetSpotOrder", order.status());
   ToProto(*order, response);
   return grpc::Status::OK;
 }
@@ -1091,10 +1047,10 @@ grpc::Status SpotMarketService::ListSpotOrders(grpc::ServerContext* context, con
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  SpotPage page{.size = ValidatePageSize(request->page_size(), violations)};
+  SpotPage page{.size = PageSize(request->page_size(), violations)};
   page.after_id = AfterId(request->page_token(), violations);
   SpotOrderFilter filter{.commodity_id = request->commodity_id()};
-  if (!filter.commodity_id.empty()) ValidateId("commodity_id", filter.commodity_id, violations);
+  if (!filter.commodity_id.empty()) CheckId("commodity_id", filter.commodity_id, violations);
   if (request->side() != v1::SPOT_SIDE_UNSPECIFIED) {
     if (auto side = SideFromProto(request->side()))
       filter.side = SideCode(*side);
@@ -1117,7 +1073,7 @@ grpc::Status SpotMarketService::ListSpotOrders(grpc::ServerContext* context, con
       pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<SpotOrderRow>> {
         return SpotStore::ListOrders(tx, caller->tenant_id, filter, page);
       });
-  if (!rows.ok()) return Finish("ListSpotOrders", rows.status());
+  if (!rows.ok()) return Answer("ListSpotOrders", rows.status());
   for (int i = 0; i < static_cast<int>(rows->size()) && i < page.size; ++i) ToProto((*rows)[i], response->add_orders());
   if (static_cast<int>(rows->size()) > page.size) {
     response->set_next_page_token(PageToken((*rows)[page.size - 1].order_id));
@@ -1129,7 +1085,7 @@ grpc::Status SpotMarketService::GetBook(grpc::ServerContext* context, const v1::
                                         v1::SpotBook* response) {
   if (auto caller = CallerOf(*context); !caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("commodity_id", request->commodity_id(), violations);
+  CheckId("commodity_id", request->commodity_id(), violations);
   int depth = request->depth() == 0 ? kDefaultDepth : request->depth();
   if (depth < 0 || depth > kMaxDepth) {
     violations.Add("depth", absl::StrCat("must be between 0 and ", kMaxDepth, ", got ", request->depth()));
@@ -1141,7 +1097,7 @@ grpc::Status SpotMarketService::GetBook(grpc::ServerContext* context, const v1::
   if (absl::IsInvalidArgument(found.status())) {
     return ToGrpcStatus(absl::NotFoundError(absl::StrCat("no spot book for commodity ", id)));
   }
-  if (!found.ok()) return Finish("GetBook", found.status());
+  if (!found.ok()) return Answer("GetBook", found.status());
   Book& b = **found;
 
   // The levels come from the in-memory book (what the next order will meet), once it is checked against the
@@ -1171,7 +1127,7 @@ grpc::Status SpotMarketService::GetBook(grpc::ServerContext* context, const v1::
         },
         pg::Isolation::kRepeatableRead);
   }
-  if (!snapshot.ok()) return Finish("GetBook", snapshot.status());
+  if (!snapshot.ok()) return Answer("GetBook", snapshot.status());
   auto level = [&](const book::Level& l, v1::SpotBookLevel* out) {
     SetMoney(kCurrency, l.price_minor, out->mutable_price());
     SetQuantity(l.quantity_milli, b.commodity.unit, out->mutable_quantity());
@@ -1192,15 +1148,15 @@ grpc::Status SpotMarketService::ListTrades(grpc::ServerContext* context, const v
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  SpotPage page{.size = ValidatePageSize(request->page_size(), violations)};
+  SpotPage page{.size = PageSize(request->page_size(), violations)};
   page.after_id = AfterId(request->page_token(), violations);
-  if (!request->commodity_id().empty()) ValidateId("commodity_id", request->commodity_id(), violations);
+  if (!request->commodity_id().empty()) CheckId("commodity_id", request->commodity_id(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
   absl::StatusOr<std::vector<SpotTradeRow>> rows =
       pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<SpotTradeRow>> {
         return SpotStore::ListTrades(tx, caller->tenant_id, request->commodity_id(), page);
       });
-  if (!rows.ok()) return Finish("ListTrades", rows.status());
+  if (!rows.ok()) return Answer("ListTrades", rows.status());
   for (int i = 0; i < static_cast<int>(rows->size()) && i < page.size; ++i) {
     ToProto((*rows)[i], caller->tenant_id, response->add_trades());
   }
@@ -1214,7 +1170,7 @@ grpc::Status SpotMarketService::StreamTrades(grpc::ServerContext* context, const
                                              grpc::ServerWriter<v1::PublicTrade>* writer) {
   if (auto caller = CallerOf(*context); !caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("commodity_id", request->commodity_id(), violations);
+  CheckId("commodity_id", request->commodity_id(), violations);
   if (request->has_after_sequence() && request->after_sequence() < 0) {
     violations.Add("after_sequence", absl::StrCat("must not be negative, got ", request->after_sequence()));
   }
@@ -1225,7 +1181,7 @@ grpc::Status SpotMarketService::StreamTrades(grpc::ServerContext* context, const
     if (!c || !c->standardised) return absl::NotFoundError(absl::StrCat("no spot book for commodity ", id));
     return request->has_after_sequence() ? request->after_sequence() : SpotStore::LastTradeSeq(tx, id);
   });
-  if (!start.ok()) return Finish("StreamTrades", start.status());
+  if (!start.ok()) return Answer("StreamTrades", start.status());
 
   int64_t last = *start;
   while (!context->IsCancelled()) {
@@ -1235,7 +1191,7 @@ grpc::Status SpotMarketService::StreamTrades(grpc::ServerContext* context, const
         pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<std::vector<SpotTradeRow>> {
           return SpotStore::TapeAfter(tx, id, last, kTapeBatch);
         });
-    if (!batch.ok()) return Finish("StreamTrades", batch.status());
+    if (!batch.ok()) return Answer("StreamTrades", batch.status());
     for (const SpotTradeRow& t : *batch) {
       v1::PublicTrade out;
       ToProto(t, &out);

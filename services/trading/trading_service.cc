@@ -1,11 +1,11 @@
 #include "services/trading/trading_service.h"
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/core/ids.h"
 #include "libs/core/log.h"
+#include "libs/core/request.h"
 #include "libs/core/status.h"
 #include "libs/server/caller.h"
 #include "services/trading/domain/catalog.h"
@@ -49,7 +49,7 @@ grpc::Status TradingService::CreateCommodity(grpc::ServerContext* context, const
               .create_time = absl::Now()};
   for (const auto& s : in.specs()) c.specs.push_back({s.name(), s.value(), s.unit()});
   FieldViolations violations;
-  ValidateIdempotencyKey(request->idempotency_key(), violations);
+  CheckIdempotencyKey(request->idempotency_key(), violations);
   if (!request->has_commodity()) violations.Add("commodity", "is required");
   else ValidateCommodity(c, "commodity", violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
@@ -57,7 +57,7 @@ grpc::Status TradingService::CreateCommodity(grpc::ServerContext* context, const
   std::string hash = RequestHash(*request);
   absl::StatusOr<Commodity> created = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<Commodity> {
     if (auto earlier = CommodityStore::FindByIdempotencyKey(tx, request->idempotency_key())) {
-      if (earlier->second != hash) return ReusedKey();
+      if (earlier->second != hash) return ReusedKeyError();
       return earlier->first;
     }
     if (absl::Status s = CommodityStore::Insert(tx, c, request->idempotency_key(), hash, caller->subject); !s.ok()) {
@@ -75,7 +75,7 @@ grpc::Status TradingService::GetCommodity(grpc::ServerContext* context, const v1
                                           v1::Commodity* response) {
   if (auto caller = CallerOf(*context); !caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("commodity_id", request->commodity_id(), violations);
+  CheckId("commodity_id", request->commodity_id(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
   absl::StatusOr<Commodity> c = pool_.InTransaction(
       [&](pqxx::work& tx) { return CommodityStore::Get(tx, request->commodity_id()); });
@@ -88,7 +88,7 @@ grpc::Status TradingService::ListCommodities(grpc::ServerContext* context, const
                                              v1::ListCommoditiesResponse* response) {
   if (auto caller = CallerOf(*context); !caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  Page page{.size = ValidatePageSize(request->page_size(), violations)};
+  Page page{.size = PageSize(request->page_size(), violations)};
   page.after_id = AfterKey(request->page_token(), violations);
   if (!request->vertical().empty() && !IsVertical(request->vertical())) {
     violations.Add("vertical", "unknown vertical");
@@ -131,7 +131,7 @@ grpc::Status TradingService::CreateListing(grpc::ServerContext* context, const v
   std::string hash = RequestHash(*request);
   absl::StatusOr<Listing> created = pool_.InTransaction([&](pqxx::work& tx) -> absl::StatusOr<Listing> {
     if (auto earlier = ListingStore::FindByIdempotencyKey(tx, caller->tenant_id, n.idempotency_key)) {
-      if (earlier->second != hash) return ReusedKey();
+      if (earlier->second != hash) return ReusedKeyError();
       return earlier->first;
     }
     absl::StatusOr<Commodity> commodity = CommodityStore::Get(tx, n.commodity_id);
@@ -171,7 +171,7 @@ grpc::Status TradingService::GetListing(grpc::ServerContext* context, const v1::
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("listing_id", request->listing_id(), violations);
+  CheckId("listing_id", request->listing_id(), violations);
   if (!violations.empty()) return ToGrpcStatus(violations.ToStatus());
   absl::StatusOr<Listing> l = pool_.InTransaction(
       [&](pqxx::work& tx) { return ListingStore::Get(tx, caller->tenant_id, request->listing_id()); });
@@ -185,7 +185,7 @@ grpc::Status TradingService::UpdateListing(grpc::ServerContext* context, const v
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  ValidateId("listing_id", request->listing_id(), violations);
+  CheckId("listing_id", request->listing_id(), violations);
   ListingChange change{.title = FromProto(request->title()), .expected_version = request->expected_version()};
   if (request->has_unit_price()) change.unit_price = FromProto(request->unit_price());
   if (request->has_available()) change.available = FromProto(request->available());
@@ -219,12 +219,12 @@ grpc::Status TradingService::ListListings(grpc::ServerContext* context, const v1
   auto caller = CallerOf(*context);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   FieldViolations violations;
-  Page page{.size = ValidatePageSize(request->page_size(), violations)};
+  Page page{.size = PageSize(request->page_size(), violations)};
   page.after_id = AfterKey(request->page_token(), violations);
   if (!page.after_id.empty() && !IsValidId(page.after_id)) violations.Add("page_token", "is not a token this service returned");
   ListingFilter filter{.commodity_id = request->commodity_id(), .vertical = request->vertical(), .query = request->query()};
   filter.status = StatusFromProto(request->status(), "status", violations);
-  if (!filter.commodity_id.empty()) ValidateId("commodity_id", filter.commodity_id, violations);
+  if (!filter.commodity_id.empty()) CheckId("commodity_id", filter.commodity_id, violations);
   if (!filter.vertical.empty() && !IsVertical(filter.vertical)) violations.Add("vertical", "unknown vertical");
   if (!IsCleanText(filter.query) || filter.query.size() > kMaxTextBytes) {
     violations.Add("query", "must be valid UTF-8 of at most 512 bytes");

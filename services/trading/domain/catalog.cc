@@ -1,12 +1,11 @@
 #include "services/trading/domain/catalog.h"
 
 #include <algorithm>
-#include <array>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "libs/core/ids.h"
+#include "libs/core/request.h"
 
 namespace ptd::trading {
 namespace {
@@ -39,43 +38,6 @@ bool IsUnit(std::string_view code) {
                                                            "roll", "sheet", "bag", "drum", "piece", "box", "pallet",
                                                            "case"};
   return units.find(code) != units.end();
-}
-
-bool IsCleanText(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7F) return false;
-      ++i;
-      continue;
-    }
-    int extra;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      extra = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      extra = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + static_cast<size_t>(extra) >= text.size()) return false;
-    for (int k = 1; k <= extra; ++k) {
-      unsigned char cc = static_cast<unsigned char>(text[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Overlong encodings, surrogates and code points past U+10FFFF are not UTF-8.
-    static constexpr std::array<uint32_t, 4> kMin = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += extra + 1;
-  }
-  return true;
 }
 
 namespace {
@@ -150,22 +112,6 @@ void ValidateNames(std::string_view field, const std::vector<LocalizedText>& nam
   }
 }
 
-void ValidateId(std::string_view field, std::string_view id, FieldViolations& violations) {
-  if (id.empty()) {
-    violations.Add(S(field), "must not be empty");
-  } else if (!IsValidId(id)) {
-    violations.Add(S(field), "must be an id as returned by the service");
-  }
-}
-
-void ValidateIdempotencyKey(std::string_view key, FieldViolations& violations) {
-  if (key.empty()) {
-    violations.Add("idempotency_key", "must not be empty: a retried create must not create twice");
-  } else if (key.size() > kMaxKeyBytes || !IsCleanText(key)) {
-    violations.Add("idempotency_key", absl::StrCat("must be printable UTF-8 of at most ", kMaxKeyBytes, " bytes"));
-  }
-}
-
 void ValidateCommodity(const Commodity& c, std::string_view prefix, FieldViolations& violations) {
   std::string p = prefix.empty() ? "" : absl::StrCat(S(prefix), ".");
   if (!IsVertical(c.vertical)) {
@@ -191,8 +137,8 @@ void ValidateCommodity(const Commodity& c, std::string_view prefix, FieldViolati
 }
 
 void ValidateNewListing(const NewListing& l, FieldViolations& violations) {
-  ValidateIdempotencyKey(l.idempotency_key, violations);
-  ValidateId("commodity_id", l.commodity_id, violations);
+  CheckIdempotencyKey(l.idempotency_key, violations);
+  CheckId("commodity_id", l.commodity_id, violations);
   ValidateNames("title", l.title, violations);
   ValidateMoney("unit_price", l.unit_price, violations);
   ValidateQuantity("available", l.available, /*allow_zero=*/false, violations);
@@ -242,14 +188,6 @@ void ValidateListingChange(const ListingChange& c, FieldViolations& violations) 
   if (c.available.has_value()) ValidateQuantity("available", *c.available, /*allow_zero=*/true, violations);
   if (!c.title.empty()) ValidateNames("title", c.title, violations);
   if (c.expected_version < 0) violations.Add("expected_version", "must not be negative");
-}
-
-int ValidatePageSize(int32_t page_size, FieldViolations& violations) {
-  if (page_size < 0 || page_size > kMaxPageSize) {
-    violations.Add("page_size", absl::StrCat("must be between 0 and ", kMaxPageSize, ", got ", page_size));
-    return kDefaultPageSize;
-  }
-  return page_size == 0 ? kDefaultPageSize : page_size;
 }
 
 absl::Status ApplyChange(const ListingChange& change, Listing& listing) {

@@ -104,12 +104,9 @@ struct ListingChange {
 };
 
 // Limits that keep one request from becoming a denial of service.
-inline constexpr int kMaxPageSize = 500;
-inline constexpr int kDefaultPageSize = 50;
 inline constexpr size_t kMaxTextBytes = 512;
 inline constexpr size_t kMaxNames = 16;
 inline constexpr size_t kMaxSpecs = 64;
-inline constexpr size_t kMaxKeyBytes = 128;
 
 // Each Validate* adds one violation per bad field to `violations`, named by its request path
 // (e.g. "unit_price.amount_minor", "title[1].text").
@@ -121,10 +118,6 @@ void ValidateTerms(const ListingTerms& terms, const Money& base_price, FieldViol
 // A listing buyers can order from at `now`: active and inside its validity window.
 bool IsOffered(const Listing& listing, absl::Time now);
 void ValidateListingChange(const ListingChange& change, FieldViolations& violations);
-void ValidateIdempotencyKey(std::string_view key, FieldViolations& violations);
-// 0 becomes the default; negative or above the maximum is a violation.
-int ValidatePageSize(int32_t page_size, FieldViolations& violations);
-void ValidateId(std::string_view field, std::string_view id, FieldViolations& violations);
 
 // Applies a change to a listing (after validation). FAILED_PRECONDITION for a closed listing or a unit change;
 // ABORTED when expected_version does not match.
@@ -132,9 +125,6 @@ absl::Status ApplyChange(const ListingChange& change, Listing& listing);
 
 // The text a search matches against: every name in every language and the code, lower-cased.
 std::string SearchText(const std::vector<LocalizedText>& names, std::string_view code = "");
-
-// True when `text` is valid UTF-8 without NUL or other control characters (tab and newline allowed).
-bool IsCleanText(std::string_view text);
 
 }  // namespace ptd::trading
 

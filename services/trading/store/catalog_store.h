@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/status/statusor.h"
+#include "libs/core/request.h"
 #include "services/trading/domain/catalog.h"
 
 // SQL for the catalogue and listings. Every method runs inside the caller's transaction; every listing query
