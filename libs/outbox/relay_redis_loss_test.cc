@@ -64,7 +64,7 @@ class PrivateRedis {
 class World {
  public:
   World() {
-    auto pool = pg::Pool::Create({.url = url, .schema = "svc", .size = 2, .name = "relay_loss_test"});
+    auto pool = pg::Pool::Create({.url = url, .schema = "svc", .size = 2, .name = "relay_loss_test"}, nullptr);
     REQUIRE(pool.ok());
     pool_ = *std::move(pool);
     auto client = redis::Client::Create({.url = redis.url()});
