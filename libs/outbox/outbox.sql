@@ -24,3 +24,13 @@ CREATE TABLE IF NOT EXISTS inbox (
   applied_at     timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (consumer_group, event_id)
 );
+
+-- What the relay has sent to Redis, so that it notices when Redis comes back with less than it acknowledged (a
+-- restart from an older copy of its data, the last second of an `appendfsync everysec` file lost in a machine
+-- crash, a failover to a replica that had not caught up) and publishes those events again (relay.h, "Redis
+-- losing data"). Added after the tables above: services that copied them add these statements as a migration.
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS publish_seq bigint;  -- the relay's count of XADDs up to this row's
+CREATE TABLE IF NOT EXISTS outbox_relay (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  sent      bigint NOT NULL  -- XADDs sent in committed rounds: what Redis's counter key should say
+);

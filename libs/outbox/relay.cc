@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -33,15 +34,16 @@ namespace {
 // time, so that rows reach their streams in id order. The try-lock is an uncorrelated subquery, so an InitPlan
 // run once before the scan ("One-Time Filter"), and a relay that does not get the lock reads no row at all. (A
 // CTE joined to outbox is also run once, but the join then scans every pending row only to filter it out.)
+// `sent` (outbox_relay) is an uncorrelated subquery too: read once, for the round's loss check.
 constexpr char kLockAndSelectSql[] = R"sql(
-SELECT id, stream, type, aggregate_id, tenant_id, payload, request_id
+SELECT id, stream, type, aggregate_id, tenant_id, payload, request_id, (SELECT sent FROM outbox_relay)
 FROM outbox
 WHERE published_at IS NULL
   AND (SELECT pg_try_advisory_xact_lock(hashtextextended('ptd.outbox.relay:' || current_schema(), 0)))
 ORDER BY id
 LIMIT $1
 FOR UPDATE SKIP LOCKED)sql";
-enum Column { kId, kStream, kType, kAggregateId, kTenantId, kPayload, kRequestId };
+enum Column { kId, kStream, kType, kAggregateId, kTenantId, kPayload, kRequestId, kSent };
 // After a wake by a writer of this process found no rows: when another relay (another replica's) holds the lock,
 // its round may have read the rows before that writer committed, and nothing else wakes it; a notification
 // does, once its round ends. Notifies no one when this relay holds the lock; nor when the other relay let it go
@@ -49,7 +51,27 @@ enum Column { kId, kStream, kType, kAggregateId, kTenantId, kPayload, kRequestId
 constexpr char kPassOnWakeSql[] = R"sql(
 SELECT pg_notify('ptd_outbox.' || current_schema(), '')
 WHERE NOT pg_try_advisory_xact_lock(hashtextextended('ptd.outbox.relay:' || current_schema(), 0)))sql";
-constexpr char kMarkPublishedSql[] = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::text[])";
+// Marks a round's rows with their place in the count of XADDs ($2 + 1, $2 + 2, ...) and keeps the count ($3).
+constexpr char kMarkPublishedSql[] = R"sql(
+WITH marked AS (
+  UPDATE outbox SET published_at = now(), publish_seq = $2::bigint + u.n
+  FROM unnest($1::text[]) WITH ORDINALITY AS u (id, n)
+  WHERE outbox.id = u.id)
+INSERT INTO outbox_relay (singleton, sent) VALUES (true, $3)
+ON CONFLICT (singleton) DO UPDATE SET sent = excluded.sent)sql";
+constexpr char kMarkPublishedUncountedSql[] = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::text[])";
+// Rows sent after what Redis still has ($1): published again, in id order, by the next rounds.
+constexpr char kRequeueSql[] = R"sql(
+UPDATE outbox SET published_at = NULL, publish_seq = NULL
+WHERE publish_seq > $1 AND published_at IS NOT NULL)sql";
+constexpr char kKeepSentSql[] = R"sql(
+INSERT INTO outbox_relay (singleton, sent) VALUES (true, $1)
+ON CONFLICT (singleton) DO UPDATE SET sent = excluded.sent)sql";
+// The idle check: the count, if this relay gets the schema's lock (re-entrant when it has it already).
+constexpr char kLockAndReadSentSql[] = R"sql(
+SELECT coalesce((SELECT sent FROM outbox_relay), 0)
+WHERE pg_try_advisory_xact_lock(hashtextextended('ptd.outbox.relay:' || current_schema(), 0)))sql";
+constexpr char kCounterKeySql[] = "SELECT 'ptd.outbox.sent:' || current_database() || '.' || current_schema()";
 constexpr char kPendingSql[] = R"sql(
 SELECT stream, count(*), extract(epoch FROM now() - min(created_at))::float8
 FROM outbox
@@ -63,13 +85,16 @@ constexpr absl::Duration kCleanupInterval = absl::Minutes(1);
 
 std::string Text(const pqxx::field& field) { return std::string(field.c_str(), field.size()); }
 
-// How many of the XADDs that a pipeline sent between MULTI and EXEC made it, and the error that stopped the
-// rest. EXEC runs the queued commands as one, so that no other client's command comes between them; a
-// command refused while queued (OOM, a write to a replica, a busy script) makes EXEC discard them all.
-// `commands` and `replies` are MULTI, the XADDs, EXEC.
+// How many of the XADDs that a pipeline sent between MULTI and EXEC made it, the error that stopped the rest,
+// and the counter after the round (INCRBY of the XADDs sent, after them in the same EXEC). EXEC runs the queued
+// commands as one, so that no other client's command comes between them, and Redis persists and replicates them
+// as one: the counter and the streams are lost together or not at all. A command refused while queued (OOM, a
+// write to a replica, a busy script) makes EXEC discard them all. `commands` and `replies` are MULTI, the
+// XADDs, INCRBY, EXEC.
 struct Added {
   size_t count = 0;
   absl::Status error;
+  std::optional<int64_t> counter;  // after the round; nullopt when EXEC did not run or INCRBY failed
 };
 Added ReadExec(const std::vector<std::vector<std::string>>& commands, const std::vector<redis::Value>& replies) {
   for (size_t i = 0; i + 1 < replies.size(); ++i) {
@@ -80,15 +105,24 @@ Added ReadExec(const std::vector<std::vector<std::string>>& commands, const std:
   if (exec.type != redis::Value::Type::kArray) {
     return {0, absl::InternalError(absl::StrCat("redis EXEC: unexpected reply ", exec.DebugString()))};
   }
-  const size_t xadds = commands.size() - 2;
+  const size_t xadds = commands.size() - 3;
+  Added added{.count = xadds};
+  if (exec.elements.size() > xadds && exec.elements[xadds].type == redis::Value::Type::kInteger) {
+    added.counter = exec.elements[xadds].integer;
+  }
   for (size_t i = 0; i < exec.elements.size() && i < xadds; ++i) {
-    if (absl::Status added = redis::StatusOf(exec.elements[i], "XADD"); !added.ok()) return {i, added};
+    if (absl::Status status = redis::StatusOf(exec.elements[i], "XADD"); !status.ok()) {
+      added.count = i;
+      added.error = status;
+      return added;
+    }
   }
   if (exec.elements.size() < xadds) {
-    return {exec.elements.size(), absl::InternalError(absl::StrCat("redis EXEC: ", exec.elements.size(),
-                                                                   " replies for ", xadds, " commands"))};
+    added.count = exec.elements.size();
+    added.error = absl::InternalError(
+        absl::StrCat("redis EXEC: ", exec.elements.size(), " replies for ", xadds, " commands"));
   }
-  return {xadds, absl::OkStatus()};
+  return added;
 }
 
 int64_t FaultFromEnvironment(const char* name) {
@@ -168,6 +202,8 @@ struct Relay::Metrics {
   prometheus::Family<prometheus::Counter>* published;
   prometheus::Family<prometheus::Gauge>* pending;
   prometheus::Gauge* oldest_pending_seconds;
+  prometheus::Counter* redis_losses;
+  prometheus::Counter* requeued;
   // Background rounds by what started them, indexed by Relay::Trigger.
   std::vector<prometheus::Counter*> rounds;
   std::set<std::string> streams_seen;  // to zero their pending gauge once drained
@@ -190,6 +226,17 @@ struct Relay::Metrics {
                                   .Help("Age of the oldest unpublished outbox event (0 when none)")
                                   .Register(*registry)
                                   .Add({});
+    redis_losses = &prometheus::BuildCounter()
+                        .Name("ptd_outbox_redis_losses_total")
+                        .Help("Times the relay found Redis holding fewer events than it had sent (Redis restarted "
+                              "from older data, or failed over to a replica behind it)")
+                        .Register(*registry)
+                        .Add({});
+    requeued = &prometheus::BuildCounter()
+                    .Name("ptd_outbox_requeued_total")
+                    .Help("Published events put back to be published again after Redis lost them")
+                    .Register(*registry)
+                    .Add({});
     auto& by_trigger = prometheus::BuildCounter()
                            .Name("ptd_outbox_relay_rounds_total")
                            .Help(
@@ -270,21 +317,33 @@ absl::StatusOr<int> Relay::PublishOnce() { return Publish(/*woken=*/false); }
 
 absl::StatusOr<int> Relay::Publish(bool woken) {
   std::lock_guard run(run_mu_);
+  absl::StatusOr<int> published = PublishRound(woken);
+  // An idle round that found Redis missing events it had sent put them back: they go now, not a round later.
+  if (published.ok() && *published == 0 && requeued_ > 0) published = PublishRound(/*woken=*/false);
+  return published;
+}
+
+absl::StatusOr<int> Relay::PublishRound(bool woken) {
   std::map<std::string, int> published_by_stream;
   absl::Status redis_error;
   int batch_rows = 0;
+  int64_t requeued = 0;
   absl::Status status = pool_.InTransaction([&](pqxx::work& tx) -> absl::Status {
     published_by_stream.clear();
     redis_error = absl::OkStatus();
+    requeued = 0;
+    if (counter_key_.empty()) counter_key_ = tx.exec(kCounterKeySql)[0][0].as<std::string>();
     const pqxx::result rows = tx.exec_params(kLockAndSelectSql, options_.batch_size);
     batch_rows = static_cast<int>(rows.size());
     if (rows.empty() && woken) tx.exec(kPassOnWakeSql);
+    if (rows.empty() && absl::Now() >= next_loss_check_) requeued = CheckRedisKept(tx);
     size_t to_send = rows.size();
     if (crash_after_xadds_ > 0) to_send = std::min<size_t>(to_send, crash_after_xadds_ - xadds_);
     if (to_send == 0) return absl::OkStatus();
+    const int64_t sent_before = rows[0][kSent].is_null() ? 0 : rows[0][kSent].as<int64_t>();
 
     std::vector<std::vector<std::string>> commands;
-    commands.reserve(to_send + 2);
+    commands.reserve(to_send + 3);
     commands.push_back({"MULTI"});
     for (size_t i = 0; i < to_send; ++i) {
       const pqxx::row& row = rows[static_cast<pqxx::result::size_type>(i)];
@@ -302,6 +361,7 @@ absl::StatusOr<int> Relay::Publish(bool woken) {
                                "payload", pqxx::binarystring(row[kPayload]).str()});
       // clang-format on
     }
+    commands.push_back({"INCRBY", counter_key_, absl::StrCat(to_send)});
     commands.push_back({"EXEC"});
     Added added;
     if (absl::StatusOr<std::vector<redis::Value>> replies = redis_.Pipeline(commands); replies.ok()) {
@@ -321,10 +381,27 @@ absl::StatusOr<int> Relay::Publish(bool woken) {
       published_ids.push_back(Text(row[kId]));
       ++published_by_stream[Text(row[kStream])];
     }
-    tx.exec_params(kMarkPublishedSql, pg::TextArray(published_ids));
+    if (!added.counter) {
+      // The XADDs ran but the counter did not (its key holds something else): these rows cannot be checked
+      // against a loss of Redis's data, and counting them would requeue them every round.
+      log::Error("outbox relay cannot count its XADDs in Redis: a loss of Redis's data would go unnoticed",
+                 {{"key", counter_key_}});
+      tx.exec_params(kMarkPublishedUncountedSql, pg::TextArray(published_ids));
+      return absl::OkStatus();
+    }
+    // What Redis held before this round's XADDs. Less than this relay had sent: Redis lost some of them.
+    // More: rounds whose EXEC ran but whose commit did not (a crash, a lost connection), published again since.
+    const int64_t kept = *added.counter - static_cast<int64_t>(to_send);
+    if (kept < sent_before) requeued = Requeue(tx, sent_before, kept);
+    tx.exec_params(kMarkPublishedSql, pg::TextArray(published_ids), kept, *added.counter);
     return absl::OkStatus();
   });
+  requeued_.store(status.ok() ? requeued : 0, std::memory_order_relaxed);
   if (!status.ok()) return status;
+  if (requeued > 0) {
+    metrics_->redis_losses->Increment();
+    metrics_->requeued->Increment(static_cast<double>(requeued));
+  }
 
   int published = 0;
   for (const auto& [stream, n] : published_by_stream) {
@@ -342,6 +419,29 @@ absl::StatusOr<int> Relay::Publish(bool woken) {
   if (drained || absl::Now() >= next_stats_) RefreshPendingMetrics();
   if (!redis_error.ok()) return redis_error;
   return published;
+}
+
+int64_t Relay::CheckRedisKept(pqxx::work& tx) {
+  next_loss_check_ = absl::Now() + options_.loss_check_interval;
+  const pqxx::result sent = tx.exec(kLockAndReadSentSql);
+  if (sent.empty() || sent[0][0].as<int64_t>() == 0) return 0;  // another relay's turn, or nothing sent yet
+  absl::StatusOr<redis::Value> counter = redis_.Command({"GET", counter_key_});
+  if (!counter.ok()) return 0;  // Redis away: the next check, or the next round's EXEC, will tell
+  int64_t kept = 0;
+  if (!counter->is_nil() && !absl::SimpleAtoi(counter->str, &kept)) return 0;  // not our counter: see Publish
+  const int64_t sent_before = sent[0][0].as<int64_t>();
+  if (kept >= sent_before) return 0;
+  const int64_t requeued = Requeue(tx, sent_before, kept);
+  tx.exec_params(kKeepSentSql, kept);
+  return requeued;
+}
+
+int64_t Relay::Requeue(pqxx::work& tx, int64_t sent, int64_t kept) {
+  const pqxx::result requeued = tx.exec_params(kRequeueSql, kept);
+  log::Warn("Redis holds fewer outbox events than the relay sent (restarted from older data, or failed over): "
+            "publishing the missing ones again",
+            {{"key", counter_key_}, {"sent", sent}, {"kept", kept}, {"requeued", requeued.affected_rows()}});
+  return static_cast<int64_t>(requeued.affected_rows());
 }
 
 void Relay::RefreshPendingMetrics() {
@@ -437,7 +537,7 @@ void Relay::Run() {
     }
     last_error = published.status();
     if (absl::Now() >= next_cleanup_) DeleteOldPublished();
-    if (published.ok() && *published >= options_.batch_size) {
+    if (published.ok() && (*published >= options_.batch_size || requeued_ > 0)) {
       trigger = Trigger::kBacklog;  // no pause
       continue;
     }

@@ -1,6 +1,7 @@
 #ifndef PTD_LIBS_OUTBOX_RELAY_H_
 #define PTD_LIBS_OUTBOX_RELAY_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -37,6 +38,8 @@ struct RelayOptions {
   absl::Duration retain_published = absl::Hours(24 * 7);
   // The pending gauges (below) are counted at most this often while events flow.
   absl::Duration pending_metrics_interval = absl::Seconds(1);
+  // While idle, Redis's counter is compared with what was sent at most this often ("Redis losing data").
+  absl::Duration loss_check_interval = absl::Seconds(1);
 };
 
 // Publishes committed outbox rows of the pool's schema to their Redis Streams, each as an XADD with the
@@ -56,6 +59,17 @@ struct RelayOptions {
 // event while an earlier one of its own failed. The rows after a failed XADD are sent again next round
 // (duplicates of those that made it).
 //
+// Redis losing data: Redis acknowledges an XADD before it is on disk (appendfsync everysec) and before a replica
+// has it, so a machine crash, a restart from an older copy or a failover can lose events whose rows were marked
+// published. Each round therefore also counts its XADDs in a Redis counter, `ptd.outbox.sent:<db>.<schema>`,
+// with INCRBY inside the same MULTI ... EXEC (persisted and replicated with them, so lost with them), and keeps
+// the count in PostgreSQL (outbox_relay.sent, and each row's publish_seq). When the counter comes back below the
+// count — seen in a round's EXEC reply, or while idle by a GET every loss_check_interval — the rows sent after
+// what Redis kept are unmarked in the same transaction and published again by the next rounds; consumers'
+// inboxes make the repeats harmless (events a consumer had already read come again, after newer ones). Counted
+// in ptd_outbox_redis_losses_total and ptd_outbox_requeued_total. Rows deleted after retain_published cannot be
+// sent again.
+//
 // Waking: a started relay is registered in this process under its pool's URL and schema, and writers of the
 // same outbox in this process (outbox::Write, WakeLocalRelays) wake it directly after their commit instead of
 // sending a NOTIFY, which would make their commits wait for each other (outbox.h). It still LISTENs, for the
@@ -64,6 +78,7 @@ struct RelayOptions {
 // so that the lock holder, which was not woken, runs another round.
 //
 // Metrics, in `registry` (nullable; must outlive the relay): ptd_outbox_published_total{stream},
+// ptd_outbox_redis_losses_total, ptd_outbox_requeued_total,
 // ptd_outbox_pending{stream} (unpublished rows), ptd_outbox_oldest_pending_seconds and
 // ptd_outbox_relay_rounds_total{trigger} (what started a background round: start, backlog, wake, notify,
 // timer; with writers in the process, "wake" should lead). Counting the pending rows scans them, so the two gauges are refreshed at most once per pending_metrics_interval while events flow,
@@ -105,12 +120,18 @@ class Relay {
   // PublishOnce; `woken`: the round follows a Wake(), so it passes the wake on (NOTIFY) when another relay
   // holds the lock.
   absl::StatusOr<int> Publish(bool woken);
+  // One transaction of Publish; sets requeued_.
+  absl::StatusOr<int> PublishRound(bool woken);
   // What started a background round (ptd_outbox_relay_rounds_total{trigger}).
   enum class Trigger { kStart, kBacklog, kWake, kNotify, kTimer };
   void Run();
   // Returns what ended the wait.
   Trigger WaitForWork();
   void RefreshPendingMetrics();
+  // While idle: compares Redis's counter with the count sent and requeues what Redis lost; returns how many.
+  int64_t CheckRedisKept(pqxx::work& tx);
+  // Unmarks the rows sent after the first `kept` XADDs, to be published again; returns how many.
+  int64_t Requeue(pqxx::work& tx, int64_t sent, int64_t kept);
   void DeleteOldPublished();
 
   pg::Pool& pool_;
@@ -126,6 +147,9 @@ class Relay {
   int64_t last_pending_ = 0;
   bool published_since_stats_ = false;
   absl::Time next_cleanup_ = absl::InfinitePast();
+  absl::Time next_loss_check_ = absl::InfinitePast();
+  std::string counter_key_;  // ptd.outbox.sent:<db>.<schema>, read in the first round
+  std::atomic<int64_t> requeued_{0};  // rows the last round put back to publish again
   std::mutex run_mu_;  // one PublishOnce at a time in this process
 
   std::unique_ptr<Listener> listener_;  // used by the background thread only
