@@ -34,7 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0 || routes.empty()) return 0;
   const ptd::gateway::Route& route = *routes[data[0] % routes.size()];
   const std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
-  std::vector<std::string_view> parts = absl::StrSplit(absl::string_view(rest.data(), rest.size()), absl::MaxSplits('\n', 2));
+  std::vector<std::string> parts =
+      absl::StrSplit(absl::string_view(rest.data(), rest.size()), absl::MaxSplits('\n', 2));
   parts.resize(3);
   ptd::gateway::RouteTable::Match match{.route = &route};
   std::vector<std::string> values = absl::StrSplit(absl::string_view(parts[0].data(), parts[0].size()), '/');
